@@ -1,0 +1,143 @@
+"""The envelope every event travels in, and the one decode/encode pair used everywhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AwareDatetime,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    field_validator,
+)
+
+from contracts.ids import new_id
+from contracts.payloads import PAYLOADS, EventType, Model
+
+SCHEMA_VERSION = 1
+SUPPORTED_VERSIONS = frozenset({1})
+# A little under the NATS default max_payload (1 MiB) so headers always fit.
+MAX_EVENT_BYTES = 900 * 1024
+
+# Ids and task ids appear in subjects, so they are single subject tokens: no dots, no wildcards.
+Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class ContractError(ValueError):
+    """Raised for bytes that are not a valid event; ``reason`` is one human line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Source(Model):
+    agent: Token
+    instance: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class Envelope(Model):
+    """Fields common to every event; ``type`` selects the payload model."""
+
+    id: Token
+    type: EventType
+    schema_version: int = Field(SCHEMA_VERSION, ge=1)
+    task_id: Token
+    causation_id: Token | None = None
+    source: Source
+    occurred_at: AwareDatetime
+    payload: Model
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value not in SUPPORTED_VERSIONS:
+            raise ValueError(f"unsupported schema_version {value} (supported: {sorted(SUPPORTED_VERSIONS)})")
+        return value
+
+    def subject(self) -> str:
+        from contracts.subjects import event_subject
+
+        return event_subject(self.type, self.task_id)
+
+
+def _event_class(event_type: EventType, payload: type[Model]) -> type[Envelope]:
+    name = "".join(part.capitalize() for part in event_type.value.replace("_", ".").split(".")) + "Event"
+    return create_model(
+        name,
+        __base__=Envelope,
+        __doc__=f"Envelope of a `{event_type.value}` event.",
+        type=(Literal[event_type.value], ...),  # type: ignore[valid-type]
+        payload=(payload, ...),
+    )
+
+
+EVENT_CLASSES: dict[EventType, type[Envelope]] = {t: _event_class(t, p) for t, p in PAYLOADS.items()}
+AnyEvent = Annotated[Union[tuple(EVENT_CLASSES.values())], Field(discriminator="type")]  # noqa: UP007
+_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(AnyEvent)
+
+
+def new_event(
+    event_type: EventType,
+    payload: Model,
+    *,
+    task_id: str,
+    source: Source,
+    causation_id: str | None = None,
+) -> Envelope:
+    """Build a new event with a fresh id and the current UTC time."""
+    return EVENT_CLASSES[event_type](
+        id=new_id(),
+        type=event_type,
+        schema_version=SCHEMA_VERSION,
+        task_id=task_id,
+        causation_id=causation_id,
+        source=source,
+        occurred_at=datetime.now(UTC),
+        payload=payload,
+    )
+
+
+def encode(event: Envelope) -> bytes:
+    """Serialise an event to the bytes that go on the wire; refuses oversized events."""
+    data = event.model_dump_json(exclude_none=True).encode()
+    if len(data) > MAX_EVENT_BYTES:
+        raise ContractError(f"event {event.type} is {len(data)} bytes, over the {MAX_EVENT_BYTES} limit")
+    return data
+
+
+def decode(raw: bytes) -> Envelope:
+    """Validate wire bytes into a typed event or raise :class:`ContractError` saying why."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise ContractError(f"payload is {len(raw)} bytes, over the {MAX_EVENT_BYTES} limit")
+    try:
+        return _ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        raise ContractError(_explain(exc, raw)) from None
+
+
+def _explain(exc: ValidationError, raw: bytes) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        return f"not valid JSON: {first['msg']}"
+    version = _peek(raw, "schema_version")
+    if isinstance(version, int) and version not in SUPPORTED_VERSIONS:
+        return f"unsupported schema_version {version} (supported: {sorted(SUPPORTED_VERSIONS)})"
+    where = ".".join(str(p) for p in first["loc"]) or "event"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid event at {where}: {first['msg']}{more}"
+
+
+def _peek(raw: bytes, key: str) -> Any:
+    import json
+
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    return doc.get(key) if isinstance(doc, dict) else None

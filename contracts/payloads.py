@@ -1,0 +1,180 @@
+"""Typed payloads, one per event type, and the registry that maps a type to its model."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from contracts.vocabulary import (
+    CIProvider,
+    DeploymentState,
+    NoteKind,
+    SecretKind,
+    Severity,
+    Strategy,
+    Target,
+)
+
+# Size bounds: a payload that breaks them is invalid, not truncated.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Text = Annotated[str, StringConstraints(max_length=4_000)]
+Path = Annotated[str, StringConstraints(min_length=1, max_length=1_024)]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+Digest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+MAX_FILE_BYTES = 256 * 1024
+
+
+class Model(BaseModel):
+    """Base for every contract model: strict shape, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EventType(StrEnum):
+    TASK_REQUESTED = "task.requested"
+    DECISION_RECORDED = "decision.recorded"
+    REQUIREMENT_ISSUED = "requirement.issued"
+    CREDENTIAL_REQUESTED = "credential.requested"
+    CREDENTIAL_ISSUED = "credential.issued"
+    ARTIFACT_SET_COMPLETED = "artifact_set.completed"
+    REPORT_QA = "report.qa"
+    REPORT_SECURITY = "report.security"
+    STATUS_CHANGED = "status.changed"
+    KNOWLEDGE_NOTE = "knowledge.note"
+
+
+class ServiceSpec(Model):
+    """What is known (or overridden) about the service to deploy. Every field is optional:
+    on a requirement these are explicit overrides; detection fills in the rest."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")] | None = None
+    language: Literal["python", "go", "node"] | None = None
+    language_version: Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+){0,2}$")] | None = None
+    framework: Name | None = None
+    package_manager: Literal["pip", "uv", "poetry", "go", "npm", "yarn", "pnpm"] | None = None
+    start_command: list[Annotated[str, StringConstraints(max_length=256)]] | None = Field(None, max_length=32)
+    test_command: list[Annotated[str, StringConstraints(max_length=256)]] | None = Field(None, max_length=32)
+    port: int | None = Field(None, ge=1, le=65_535)
+    health_path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_./-]{0,127}$")] | None = None
+    env_vars: list[EnvName] | None = Field(None, max_length=128)
+    base_image: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
+class TaskRequested(Model):
+    """A person or program asks for something. ``text`` is natural language; the optional
+    fields are the structured form for programs and take precedence over the text."""
+
+    text: Text = ""
+    project: Path
+    targets: list[Target] | None = Field(None, max_length=16)
+    strategy: Strategy | None = None
+    ci: CIProvider | None = None
+    environments: list[Name] | None = Field(None, max_length=8)
+    output_dir: Path | None = None
+    service: ServiceSpec | None = None
+
+
+class DecisionRecorded(Model):
+    topic: Name
+    decision: Text
+    rationale: Text = ""
+
+
+class RequirementIssued(Model):
+    """What the architect asks DevOps to produce."""
+
+    request: Text
+    project: Path
+    targets: list[Target] = Field(min_length=1, max_length=16)
+    strategy: Strategy = Strategy.ROLLING
+    ci: CIProvider = CIProvider.GITHUB
+    environments: list[Name] = Field(default_factory=lambda: ["dev", "staging", "prod"], max_length=8)
+    output_dir: Path | None = None
+    service: ServiceSpec = Field(default_factory=ServiceSpec)
+
+
+class CredentialRequested(Model):
+    service: Name
+    env_vars: list[EnvName] = Field(max_length=128)
+    targets: list[Target] = Field(max_length=16)
+    environments: list[Name] = Field(max_length=8)
+
+
+class SecretRef(Model):
+    """A reference to a secret: where it lives, never what it is."""
+
+    env_var: EnvName
+    environment: Name
+    kind: SecretKind
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    key: Name | None = None
+    rotation_days: int = Field(ge=1, le=3_650)
+
+
+class CredentialIssued(Model):
+    secrets: list[SecretRef] = Field(max_length=2_048)
+    config_vars: list[EnvName] = Field(default_factory=list, max_length=128)
+    rotation_procedure: Text = ""
+
+
+class Artifact(Model):
+    path: Path
+    content: Annotated[str, StringConstraints(max_length=MAX_FILE_BYTES)]
+    sha256: Digest
+    target: Target
+
+
+class ArtifactSetCompleted(Model):
+    targets: list[Target] = Field(max_length=16)
+    files: list[Artifact] = Field(max_length=256)
+    service: ServiceSpec
+
+
+class Finding(Model):
+    file: Path
+    rule: Name
+    message: Text
+    severity: Severity = Severity.MEDIUM
+    line: int | None = Field(None, ge=0)
+    fix: Text = ""
+    tool: Name | None = None
+
+
+class Report(Model):
+    passed: bool
+    files: list[Path] = Field(default_factory=list, max_length=256)
+    findings: list[Finding] = Field(default_factory=list, max_length=2_048)
+    tools: dict[Name, Name] = Field(default_factory=dict)
+    summary: Text = ""
+
+
+class StatusChanged(Model):
+    state: DeploymentState
+    previous: DeploymentState | None = None
+    agent: Name
+    reason: Text = ""
+    output_dir: Path | None = None
+    files: list[Path] = Field(default_factory=list, max_length=256)
+    findings: list[Finding] = Field(default_factory=list, max_length=256)
+
+
+class KnowledgeNote(Model):
+    kind: NoteKind
+    text: Text
+    agent: Name
+
+
+PAYLOADS: dict[EventType, type[Model]] = {
+    EventType.TASK_REQUESTED: TaskRequested,
+    EventType.DECISION_RECORDED: DecisionRecorded,
+    EventType.REQUIREMENT_ISSUED: RequirementIssued,
+    EventType.CREDENTIAL_REQUESTED: CredentialRequested,
+    EventType.CREDENTIAL_ISSUED: CredentialIssued,
+    EventType.ARTIFACT_SET_COMPLETED: ArtifactSetCompleted,
+    EventType.REPORT_QA: Report,
+    EventType.REPORT_SECURITY: Report,
+    EventType.STATUS_CHANGED: StatusChanged,
+    EventType.KNOWLEDGE_NOTE: KnowledgeNote,
+}

@@ -1,0 +1,93 @@
+"""The one subject table: every subject, stream and consumer name lives here.
+
+Events:       orchestra.evt.<event type>.<task id>   (one stream, EVENTS)
+Dead letters: orchestra.dlq.<consumer>                (stream DLQ)
+Requests:     orchestra.rpc.<service>.<verb>          (core NATS request/reply)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts.payloads import EventType
+
+PREFIX = "orchestra"
+EVENTS_STREAM = "ORCHESTRA_EVENTS"
+EVENTS_SUBJECTS = f"{PREFIX}.evt.>"
+DLQ_STREAM = "ORCHESTRA_DLQ"
+DLQ_SUBJECTS = f"{PREFIX}.dlq.>"
+TASKS_BUCKET = "orchestra_tasks"
+
+RPC_KNOWLEDGE_SEARCH = f"{PREFIX}.rpc.knowledge.search"
+RPC_KNOWLEDGE_HISTORY = f"{PREFIX}.rpc.knowledge.history"
+
+
+def event_subject(event_type: EventType | str, task_id: str) -> str:
+    return f"{PREFIX}.evt.{EventType(event_type).value}.{task_id}"
+
+
+def event_filter(event_type: EventType | str, task_id: str = "*") -> str:
+    """Subject filter for one event type, optionally one task."""
+    return f"{PREFIX}.evt.{EventType(event_type).value}.{task_id}"
+
+
+def status_filter(task_id: str | None = None) -> str:
+    return event_filter(EventType.STATUS_CHANGED, task_id or "*")
+
+
+def dlq_subject(consumer: str) -> str:
+    return f"{PREFIX}.dlq.{consumer}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which event types an agent consumes (its durable consumer) and may publish."""
+
+    agent: str
+    consumes: tuple[EventType, ...]
+    publishes: tuple[EventType, ...]
+
+    @property
+    def durable(self) -> str:
+        return self.agent
+
+    def filters(self) -> list[str]:
+        if set(self.consumes) == set(EventType):
+            return [EVENTS_SUBJECTS]
+        return [event_filter(t) for t in self.consumes]
+
+
+_E = EventType
+ROUTES: dict[str, Route] = {
+    r.agent: r
+    for r in (
+        Route(
+            "architect",
+            consumes=(_E.TASK_REQUESTED,),
+            publishes=(_E.DECISION_RECORDED, _E.REQUIREMENT_ISSUED, _E.STATUS_CHANGED, _E.KNOWLEDGE_NOTE),
+        ),
+        Route(
+            "devops",
+            consumes=(_E.REQUIREMENT_ISSUED, _E.CREDENTIAL_ISSUED, _E.REPORT_QA, _E.REPORT_SECURITY),
+            publishes=(
+                _E.CREDENTIAL_REQUESTED,
+                _E.ARTIFACT_SET_COMPLETED,
+                _E.DECISION_RECORDED,
+                _E.STATUS_CHANGED,
+                _E.KNOWLEDGE_NOTE,
+            ),
+        ),
+        Route(
+            "credentials",
+            consumes=(_E.CREDENTIAL_REQUESTED,),
+            publishes=(_E.CREDENTIAL_ISSUED, _E.KNOWLEDGE_NOTE),
+        ),
+        Route("qa", consumes=(_E.ARTIFACT_SET_COMPLETED,), publishes=(_E.REPORT_QA, _E.KNOWLEDGE_NOTE)),
+        Route(
+            "security",
+            consumes=(_E.ARTIFACT_SET_COMPLETED,),
+            publishes=(_E.REPORT_SECURITY, _E.DECISION_RECORDED, _E.KNOWLEDGE_NOTE),
+        ),
+        Route("knowledge", consumes=tuple(EventType), publishes=()),
+    )
+}

@@ -1,0 +1,102 @@
+"""Closed vocabularies shared by events, generators and the CLI."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Target(StrEnum):
+    """A family of deployment artifacts the DevOps agent can generate."""
+
+    DOCKER = "docker"
+    CI = "ci"
+    K8S = "k8s"
+    HELM = "helm"
+    ECS = "ecs"
+    TERRAFORM = "terraform"
+    MONITORING = "monitoring"
+    DOCS = "docs"
+
+
+class Strategy(StrEnum):
+    ROLLING = "rolling"
+    BLUE_GREEN = "blue-green"
+    CANARY = "canary"
+
+
+class CIProvider(StrEnum):
+    GITHUB = "github"
+    GITLAB = "gitlab"
+    JENKINS = "jenkins"
+
+
+class DeploymentState(StrEnum):
+    """The deployment status of one task (DESIGN.md, "Deployment status")."""
+
+    RECEIVED = "received"
+    PLANNING = "planning"
+    GENERATING = "generating"
+    VALIDATING = "validating"
+    READY = "ready"
+    DEPLOYING = "deploying"
+    DEPLOYED = "deployed"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {DeploymentState.READY, DeploymentState.DEPLOYED, DeploymentState.FAILED, DeploymentState.ROLLED_BACK}
+)
+
+# Allowed transitions; anything else is a bug in the agent that tried it.
+TRANSITIONS: dict[DeploymentState, frozenset[DeploymentState]] = {
+    DeploymentState.RECEIVED: frozenset({DeploymentState.PLANNING, DeploymentState.FAILED}),
+    DeploymentState.PLANNING: frozenset({DeploymentState.GENERATING, DeploymentState.FAILED}),
+    DeploymentState.GENERATING: frozenset({DeploymentState.VALIDATING, DeploymentState.FAILED}),
+    DeploymentState.VALIDATING: frozenset(
+        {DeploymentState.READY, DeploymentState.DEPLOYING, DeploymentState.FAILED}
+    ),
+    DeploymentState.DEPLOYING: frozenset(
+        {DeploymentState.DEPLOYED, DeploymentState.FAILED, DeploymentState.ROLLED_BACK}
+    ),
+    DeploymentState.READY: frozenset(),
+    DeploymentState.DEPLOYED: frozenset({DeploymentState.ROLLED_BACK}),
+    DeploymentState.FAILED: frozenset(),
+    DeploymentState.ROLLED_BACK: frozenset(),
+}
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def blocking(self) -> bool:
+        return self in (Severity.HIGH, Severity.CRITICAL)
+
+
+class NoteKind(StrEnum):
+    """The seed's knowledge-manager types."""
+
+    EDIT = "edit"
+    DECISION = "decision"
+    STATUS = "status"
+    COMPLETION = "completion"
+
+
+class SecretKind(StrEnum):
+    K8S_SECRET = "k8s_secret"
+    EXTERNAL_SECRET = "external_secret"
+    SECRETS_MANAGER = "secrets_manager"
+    SSM_PARAMETER = "ssm_parameter"
+    CI_SECRET = "ci_secret"
+
+
+AGENTS: tuple[str, ...] = ("architect", "devops", "qa", "security", "credentials", "knowledge")
