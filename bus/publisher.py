@@ -1,0 +1,95 @@
+"""Publishing events: JetStream publish with Nats-Msg-Id = event id, PubAck awaited, retried."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import structlog
+from nats.errors import ConnectionClosedError, NoRespondersError, OutboundBufferLimitError, TimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from nats.js.errors import APIError, NoStreamResponseError
+
+from bus.config import BusConfig
+from bus.errors import PublishFailed
+from bus.tracing import TRACEPARENT, traceparent
+from contracts import ContractError, Envelope, encode
+from contracts.subjects import EVENTS_STREAM
+
+log = structlog.get_logger("bus.publisher")
+
+MSG_ID = "Nats-Msg-Id"
+EVENT_TYPE = "Orchestra-Type"
+# Conditions worth another try with the same id: the server may have stored the first one,
+# and the duplicate window makes the retry safe.
+_TRANSIENT = (
+    TimeoutError,
+    asyncio.TimeoutError,
+    NoRespondersError,
+    NoStreamResponseError,
+    ConnectionClosedError,
+    OutboundBufferLimitError,
+)
+
+
+def event_headers(event: Envelope) -> dict[str, str]:
+    return {
+        MSG_ID: event.id,
+        EVENT_TYPE: str(event.type),
+        TRACEPARENT: traceparent(event.task_id, event.id),
+    }
+
+
+class Publisher:
+    """Publishes events and returns only once the server stored them.
+
+    Parameters:
+      js: the JetStream context.
+      config: ``publish_timeout_s`` (PubAck wait per attempt, default 5 s) and
+        ``publish_attempts`` (default 5) with exponential back-off between attempts.
+    """
+
+    def __init__(self, js: JetStreamContext, config: BusConfig) -> None:
+        self._js = js
+        self._timeout = config.publish_timeout_s
+        self._attempts = config.publish_attempts
+
+    async def publish(self, event: Envelope) -> PubAck:
+        """Publish one event; raises :class:`PublishFailed` when it could not be stored."""
+        try:
+            data = encode(event)
+        except ContractError as exc:
+            raise PublishFailed(exc.reason) from None
+        return await self.publish_raw(event.subject(), data, event_headers(event))
+
+    async def publish_raw(self, subject: str, data: bytes, headers: dict[str, str]) -> PubAck:
+        delay = 0.1
+        for attempt in range(1, self._attempts + 1):
+            try:
+                ack = await self._js.publish(
+                    subject, data, timeout=self._timeout, stream=_stream_for(subject), headers=headers
+                )
+                if ack.duplicate:
+                    log.debug("publish.duplicate", subject=subject, msg_id=headers.get(MSG_ID))
+                return ack
+            except _TRANSIENT as exc:
+                if attempt == self._attempts:
+                    raise PublishFailed(
+                        f"no PubAck for {subject} after {attempt} attempts: {type(exc).__name__}"
+                    ) from None
+                log.warning("publish.retry", subject=subject, attempt=attempt, error=type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except APIError as exc:
+                # Refused by the server (stream full, message too large): not worth retrying.
+                raise PublishFailed(f"server refused {subject}: {exc.description or exc}") from None
+        raise AssertionError("unreachable")
+
+    async def publish_many(self, events: Iterable[Envelope]) -> list[PubAck]:
+        """Publish several events concurrently (each with its own PubAck); all or an error."""
+        return list(await asyncio.gather(*(self.publish(e) for e in events)))
+
+
+def _stream_for(subject: str) -> str | None:
+    return EVENTS_STREAM if subject.startswith("orchestra.evt.") else None

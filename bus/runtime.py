@@ -1,0 +1,136 @@
+"""One connected bus: connection, JetStream, provisioning, publisher and consumers, drained on stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
+
+from bus.config import BusConfig
+from bus.connection import connect
+from bus.consumer import BatchHandler, Consumer, Handler
+from bus.errors import RequestFailed
+from bus.observer import NOOP, ConsumerObserver
+from bus.provision import ensure_streams, ensure_task_bucket
+from bus.publisher import Publisher
+from contracts import Envelope
+
+log = structlog.get_logger("bus.runtime")
+
+Responder = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class Bus:
+    """The transport an agent process (or a client) works through. Knows nothing of agents."""
+
+    def __init__(self, nc: NATS, config: BusConfig) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=config.publish_timeout_s)
+        self.config = config
+        self.publisher = Publisher(self.js, config)
+        self.consumers: list[Consumer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kv: KeyValue | None = None
+
+    @classmethod
+    async def connect(
+        cls, config: BusConfig, *, name: str | None = None, wait_s: float = 0.0, provision: bool = True
+    ) -> Bus:
+        """Connect and (by default) create or update the streams idempotently."""
+        nc = await connect(config, name=name, wait_s=wait_s)
+        bus = cls(nc, config)
+        if provision:
+            try:
+                await ensure_streams(bus.js, config)
+            except BaseException:
+                await nc.close()
+                raise
+        return bus
+
+    async def tasks_kv(self) -> KeyValue:
+        if self._kv is None:
+            self._kv = await ensure_task_bucket(self.js, self.config)
+        return self._kv
+
+    async def publish(self, event: Envelope) -> Any:
+        return await self.publisher.publish(event)
+
+    async def consume(
+        self,
+        *,
+        durable: str,
+        filter_subject: str,
+        handler: Handler | None = None,
+        batch_handler: BatchHandler | None = None,
+        concurrency: int = 8,
+        observer: ConsumerObserver = NOOP,
+    ) -> Consumer:
+        """Start a durable consumer's fetch loop in the background."""
+        consumer = Consumer(
+            self.js,
+            self.publisher,
+            self.config,
+            durable=durable,
+            filter_subject=filter_subject,
+            handler=handler,
+            batch_handler=batch_handler,
+            concurrency=concurrency,
+            observer=observer,
+        )
+        await consumer.start()
+        self.consumers.append(consumer)
+        self._tasks.append(asyncio.create_task(consumer.run(), name=f"consume:{durable}"))
+        return consumer
+
+    async def serve(self, subject: str, responder: Responder, *, queue: str = "orchestra") -> None:
+        """Answer JSON requests on ``subject`` (core NATS request/reply, queue group shared by replicas)."""
+
+        async def on_request(msg: Msg) -> None:
+            try:
+                body = json.loads(msg.data or b"{}")
+                if not isinstance(body, dict):
+                    raise ValueError("request body must be a JSON object")
+                result = await responder(body)
+                reply: dict[str, Any] = {"ok": True, "result": result}
+            except Exception as exc:  # a bad request gets an error reply, never a dead responder
+                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            if msg.reply:
+                with contextlib.suppress(Exception):
+                    await msg.respond(json.dumps(reply, default=str).encode())
+
+        await self.nc.subscribe(subject, queue=queue, cb=on_request)
+
+    async def request(self, subject: str, body: dict[str, Any], *, timeout_s: float = 5.0) -> Any:
+        """Send a JSON request and return the ``result`` of the reply; raises RequestFailed."""
+        try:
+            msg = await self.nc.request(subject, json.dumps(body).encode(), timeout=timeout_s)
+        except Exception as exc:
+            raise RequestFailed(f"no answer on {subject}: {type(exc).__name__}") from None
+        reply = json.loads(msg.data)
+        if not reply.get("ok"):
+            raise RequestFailed(reply.get("error", "request failed"))
+        return reply.get("result")
+
+    async def close(self, timeout_s: float = 30.0) -> None:
+        """Stop consumers (in-flight work finishes and is acked), then drain the connection."""
+        for consumer in self.consumers:
+            await consumer.stop(timeout_s)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        if not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.nc.drain(), timeout_s)
+            if not self.nc.is_closed:
+                with contextlib.suppress(Exception):
+                    await self.nc.close()

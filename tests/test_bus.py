@@ -1,0 +1,133 @@
+"""The bus against a real nats-server: dedupe, ack, redelivery, dead letters, request/reply."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from bus.deadletter import DeadLetter
+from bus.runtime import Bus
+from contracts import EventType, Source, new_event, new_id
+from contracts.payloads import KnowledgeNote
+from contracts.subjects import DLQ_STREAM, EVENTS_STREAM, dlq_subject, event_filter, event_subject
+from contracts.vocabulary import NoteKind
+
+pytestmark = pytest.mark.nats
+
+SRC = Source(agent="test", instance="t1")
+
+
+def note(task_id: str, text: str = "hello") -> object:
+    return new_event(
+        EventType.KNOWLEDGE_NOTE,
+        KnowledgeNote(kind=NoteKind.EDIT, text=text, agent="test"),
+        task_id=task_id,
+        source=SRC,
+    )
+
+
+async def collect(bus: Bus, durable: str, task_id: str, handler=None, n: int = 1, wait_s: float = 10.0):
+    got: list = []
+    done = asyncio.Event()
+
+    async def default(event):
+        got.append(event)
+        if len(got) >= n:
+            done.set()
+
+    await bus.consume(
+        durable=durable,
+        filter_subject=event_filter(EventType.KNOWLEDGE_NOTE, task_id),
+        handler=handler or default,
+    )
+    if handler is None:
+        await asyncio.wait_for(done.wait(), wait_s)
+    return got
+
+
+async def test_publish_same_id_twice_is_stored_once(bus: Bus) -> None:
+    task = new_id()
+    event = note(task)
+    first = await bus.publish(event)
+    second = await bus.publish(event)
+    assert not first.duplicate
+    assert second.duplicate
+    assert second.seq == first.seq
+    info = await bus.js.stream_info(
+        EVENTS_STREAM, subjects_filter=event_subject(EventType.KNOWLEDGE_NOTE, task)
+    )
+    assert info.state.subjects == {event_subject(EventType.KNOWLEDGE_NOTE, task): 1}
+
+
+async def test_handler_that_raises_is_redelivered_then_acked(bus: Bus) -> None:
+    task = new_id()
+    attempts: list[int] = []
+    done = asyncio.Event()
+
+    async def flaky(event) -> None:
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise RuntimeError("transient")
+        done.set()
+
+    await collect(bus, f"flaky-{task}", task, handler=flaky)
+    await bus.publish(note(task))
+    await asyncio.wait_for(done.wait(), 10)
+    assert len(attempts) == 2
+    await asyncio.sleep(0.3)
+    info = await bus.js.consumer_info(EVENTS_STREAM, f"flaky-{task}")
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_invalid_payload_is_dead_lettered_and_next_message_processed(bus: Bus) -> None:
+    task = new_id()
+    subject = event_subject(EventType.KNOWLEDGE_NOTE, task)
+    await bus.js.publish(subject, b"{not json", headers={"Nats-Msg-Id": f"bad-{task}"})
+    good = note(task, "after the poison")
+    await bus.publish(good)
+    got = await collect(bus, f"poison-{task}", task)
+    assert [e.id for e in got] == [good.id]
+
+    dlq = await bus.js.pull_subscribe(dlq_subject(f"poison-{task}"), stream=DLQ_STREAM)
+    msgs = await dlq.fetch(1, timeout=5)
+    letter = DeadLetter.model_validate_json(msgs[0].data)
+    assert letter.data == b"{not json"
+    assert "not valid JSON" in letter.reason
+    assert letter.consumer == f"poison-{task}"
+
+
+async def test_handler_failing_every_time_ends_in_dead_letter(bus: Bus) -> None:
+    task = new_id()
+    calls: list[int] = []
+
+    async def broken(event) -> None:
+        calls.append(1)
+        raise ValueError("always")
+
+    await collect(bus, f"broken-{task}", task, handler=broken)
+    await bus.publish(note(task))
+    dlq = await bus.js.pull_subscribe(dlq_subject(f"broken-{task}"), stream=DLQ_STREAM)
+    msgs = await dlq.fetch(1, timeout=10)
+    letter = DeadLetter.model_validate_json(msgs[0].data)
+    assert "max_deliver" in letter.reason and "ValueError: always" in letter.reason
+    assert len(calls) == bus.config.max_deliver
+
+
+async def test_request_reply_answers_and_reports_errors(bus: Bus) -> None:
+    subject = f"orchestra.rpc.test.{new_id()}"
+
+    async def echo(body):
+        if body.get("boom"):
+            raise ValueError("bad request")
+        return {"echo": body["x"]}
+
+    await bus.serve(subject, echo)
+    assert await bus.request(subject, {"x": 1}) == {"echo": 1}
+    from bus.errors import RequestFailed
+
+    with pytest.raises(RequestFailed, match="bad request"):
+        await bus.request(subject, {"boom": True})
+    raw = await bus.nc.request(subject, b"[1,2]", timeout=2)
+    assert json.loads(raw.data)["ok"] is False
