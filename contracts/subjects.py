@@ -48,13 +48,27 @@ class Route:
     publishes: tuple[EventType, ...]
 
     @property
-    def durable(self) -> str:
-        return self.agent
+    def consumes_everything(self) -> bool:
+        return set(self.consumes) == set(EventType)
 
-    def filters(self) -> list[str]:
-        if set(self.consumes) == set(EventType):
-            return [EVENTS_SUBJECTS]
-        return [event_filter(t) for t in self.consumes]
+    def consumers(self) -> list[tuple[str, str]]:
+        """``(durable name, filter subject)`` per consumer of this agent.
+
+        One durable per event type (not one with several filters) so the same code runs on
+        NATS 2.9, which lacks ``filter_subjects``; replicas of an agent share these durables.
+        """
+        if self.consumes_everything:
+            return [(self.agent, EVENTS_SUBJECTS)]
+        return [(durable_name(self.agent, t), event_filter(t)) for t in self.consumes]
+
+
+def durable_name(agent: str, event_type: EventType) -> str:
+    return f"{agent}-{event_type.value.replace('.', '_')}"
+
+
+def inbox_prefix(agent: str) -> str:
+    """Each agent's private reply inbox, so permissions can keep its replies its own."""
+    return f"_INBOX_{agent}"
 
 
 _E = EventType
