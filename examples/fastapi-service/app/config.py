@@ -7,7 +7,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Every field maps to an environment variable of the same name, upper-cased."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+    # Docker/Compose secrets are files named after the field in /run/secrets.
+    model_config = SettingsConfigDict(env_file=None, secrets_dir="/run/secrets", extra="ignore")
 
     database_url: str = "postgresql://app@localhost:5432/app"
     database_password: SecretStr = SecretStr("")

@@ -4,6 +4,7 @@ import logging
 import os
 
 from fastapi import FastAPI, Header, HTTPException
+from prometheus_client import make_asgi_app
 
 from app.config import settings
 
@@ -11,6 +12,8 @@ logging.basicConfig(level=settings.log_level)
 log = logging.getLogger("orders")
 
 app = FastAPI(title="orders", version=os.getenv("APP_VERSION", "0.1.0"))
+# Prometheus scrapes the process metrics here (monitoring/prometheus.yml).
+app.mount("/metrics", make_asgi_app())
 
 _ORDERS: dict[int, dict[str, object]] = {1: {"id": 1, "item": "coffee", "quantity": 2}}
 
