@@ -1,0 +1,272 @@
+"""`orchestra`: run the agents, submit tasks, follow them, and search what they did."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from agents.cli import knowledge as knowledge_cli
+from agents.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    JsonOut,
+    NatsUrl,
+    bus_config,
+    emit_json,
+    existing_dir,
+    fail,
+    run,
+)
+from agents.cli.render import print_status
+from agents.logs import configure_logging
+from agents.runner import AGENTS, Orchestra, UnknownAgent, run_until_signal
+from agents.settings import AgentSettings
+from bus.client import OrchestraClient
+from bus.embedded import EmbeddedServer
+from contracts.payloads import StatusChanged
+from contracts.vocabulary import CIProvider, Strategy, Target
+
+app = typer.Typer(
+    name="orchestra",
+    help="Orchestra bus: agents on NATS JetStream turn a task into validated deployment artifacts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(knowledge_cli.app, name="knowledge")
+contracts_app = typer.Typer(help="The event contracts.", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts")
+
+
+@app.command()
+def up(
+    nats_url: str | None = NatsUrl,
+    workspace: Path = typer.Option(Path("."), help="Root for project and output paths."),
+    knowledge_db: Path = typer.Option(Path(".orchestra/knowledge.sqlite3"), help="Knowledge SQLite file."),
+    store_dir: Path = typer.Option(Path(".orchestra/nats"), help="Embedded server's JetStream store."),
+    http_port: int = typer.Option(0, help="Health/metrics HTTP port (0: off)."),
+) -> None:
+    """Run every agent in this process (embedded NATS unless --nats-url). Ctrl-C stops cleanly."""
+    configure_logging()
+    settings = AgentSettings.from_env(
+        workspace=workspace.resolve(), knowledge_db=knowledge_db, http_port=http_port
+    )
+    server = None if nats_url else EmbeddedServer(store_dir=store_dir.resolve()).start()
+    config = bus_config(nats_url or server.url)  # type: ignore[union-attr]
+    if server:
+        typer.echo(f"embedded NATS at {server.url} (store {store_dir})", err=True)
+    try:
+        asyncio.run(run_until_signal(Orchestra(list(AGENTS), config, settings)))
+    finally:
+        if server:
+            server.stop(cleanup=False)
+
+
+@app.command()
+def agent(
+    name: str = typer.Argument(..., help=f"One of: {', '.join(AGENTS)}."),
+    nats_url: str | None = NatsUrl,
+    connect_wait: float = typer.Option(300.0, help="Seconds to wait for NATS at start-up."),
+) -> None:
+    """Run one agent (the container entrypoint). Settings come from ORCHESTRA_* variables."""
+    configure_logging()
+    from contracts.subjects import inbox_prefix
+
+    try:
+        orchestra = Orchestra(
+            [name], bus_config(nats_url, inbox_prefix=inbox_prefix(name)), AgentSettings.from_env()
+        )
+    except UnknownAgent as exc:
+        raise fail(str(exc)) from None
+    from bus.errors import BusError
+
+    try:
+        asyncio.run(run_until_signal(orchestra, connect_wait_s=connect_wait))
+    except BusError as exc:
+        raise fail(str(exc), 3) from None
+
+
+def _structured(target: str | None, strategy: Strategy | None, ci: CIProvider | None, env: list[str] | None):
+    targets = None
+    if target:
+        try:
+            targets = [Target(t.strip()) for t in target.split(",") if t.strip()]
+        except ValueError:
+            raise fail(
+                f"unknown target in {target!r}; targets: {', '.join(t.value for t in Target)}"
+            ) from None
+    return {"targets": targets, "strategy": strategy, "ci": ci, "environments": env or None}
+
+
+async def follow(client: OrchestraClient, task_id: str, *, as_json: bool, timeout_s: float) -> int:
+    """Print every status of a task until a terminal one; the exit code says how it ended."""
+    deadline = time.monotonic() + timeout_s
+    spinner = sys.stderr.isatty() and not as_json
+    last = None
+    try:
+        async for event in client.watch(task_id, idle_timeout_s=max(deadline - time.monotonic(), 0.1)):
+            last = event.payload
+            if as_json:
+                emit_json(event.model_dump(mode="json"))
+            else:
+                print_status(event)
+            if spinner and isinstance(last, StatusChanged) and not last.state.terminal:
+                typer.echo(f"  ... waiting ({int(timeout_s - (deadline - time.monotonic()))}s)", err=True)
+    except TimeoutError:
+        typer.echo(f"error: no terminal status for {task_id} within {timeout_s:.0f}s", err=True)
+        return EXIT_TIMEOUT
+    assert isinstance(last, StatusChanged)
+    return EXIT_OK if last.state.value in ("ready", "deployed") else EXIT_FAILED
+
+
+@app.command()
+def task(
+    text: str = typer.Argument(..., help='What to do, e.g. "Deploy to Kubernetes".'),
+    project: Path = typer.Option(..., "--project", "-p", help="The project folder."),
+    wait: bool = typer.Option(False, "--wait", help="Follow the status until it ends; exit 0 on success."),
+    target: str | None = typer.Option(
+        None, help="Structured form: docker,ci,k8s,helm,ecs,terraform,monitoring,docs"
+    ),
+    strategy: Strategy | None = typer.Option(None, help="rolling | blue-green | canary"),
+    ci: CIProvider | None = typer.Option(None, help="github | gitlab | jenkins"),
+    env: list[str] | None = typer.Option(None, "--env", help="Environments (repeatable)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Where artifacts go (default: the project)."
+    ),
+    timeout: float = typer.Option(600.0, help="With --wait: give up after this many seconds."),
+    nats_url: str | None = NatsUrl,
+    as_json: bool = JsonOut,
+) -> None:
+    """Submit a task and print its id (with --wait, follow it to the end)."""
+    if not project.is_dir():
+        raise fail(f"project path {str(project)!r} is not an existing directory")
+    structured = _structured(target, strategy, ci, env)
+
+    @run
+    async def body() -> int:
+        async with await OrchestraClient.open(bus_config(nats_url)) as client:
+            task_id = await client.submit(
+                text, str(project), output_dir=str(output) if output else None, **structured
+            )
+            if as_json:
+                emit_json({"task_id": task_id})
+            else:
+                typer.echo(task_id)
+            if not wait:
+                return EXIT_OK
+            return await follow(client, task_id, as_json=as_json, timeout_s=timeout)
+
+    raise typer.Exit(body())
+
+
+@app.command()
+def watch(
+    task_id: str | None = typer.Option(
+        None, "--task", help="One task (from its start); default all, from now."
+    ),
+    nats_url: str | None = NatsUrl,
+    as_json: bool = JsonOut,
+) -> None:
+    """Show deployment status changes live."""
+
+    @run
+    async def body() -> int:
+        async with await OrchestraClient.open(bus_config(nats_url)) as client:
+            if task_id:
+                return await follow(client, task_id, as_json=as_json, timeout_s=24 * 3600)
+            async for event in client.watch(None):
+                emit_json(event.model_dump(mode="json")) if as_json else print_status(event)
+        return EXIT_OK
+
+    raise typer.Exit(body())
+
+
+@app.command()
+def history(
+    task_id: str = typer.Argument(..., help="The task id."),
+    nats_url: str | None = NatsUrl,
+    as_json: bool = JsonOut,
+) -> None:
+    """The causal chain of a task: every event, what caused it, who sent it."""
+
+    @run
+    async def body() -> int:
+        async with await OrchestraClient.open(bus_config(nats_url)) as client:
+            rows = await client.history(task_id)
+        if not rows:
+            typer.echo(f"no events for task {task_id}", err=True)
+            return EXIT_FAILED
+        for row in rows:
+            if as_json:
+                emit_json(row)
+            else:
+                cause = row["causation_id"] or "-"
+                typer.echo(
+                    f"{row['id']}  <- {cause:<26}  {row['agent']:<11} {row['type']:<22} {row['text'][:100]}"
+                )
+        return EXIT_OK
+
+    raise typer.Exit(body())
+
+
+@contracts_app.command("export")
+def contracts_export(
+    directory: Path | None = typer.Option(None, "--dir", help="Default: contracts/schema."),
+) -> None:
+    """Regenerate the JSON Schema files of every event."""
+    from contracts.schema_export import SCHEMA_DIR, write_schemas
+
+    for path in write_schemas(directory or SCHEMA_DIR):
+        typer.echo(str(path))
+
+
+@app.command()
+def health(url: str = typer.Option("http://127.0.0.1:8080/readyz", help="Probe URL.")) -> None:
+    """Exit 0 when the agent's probe answers 200 (for container healthchecks without curl)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            raise typer.Exit(EXIT_OK if resp.status == 200 else EXIT_FAILED)
+    except OSError as exc:
+        raise fail(f"{url}: {exc}", EXIT_FAILED) from None
+
+
+@app.command()
+def demo(
+    project: Path = typer.Option(Path("examples/fastapi-service"), help="The example project."),
+    text: str = typer.Option("Containerize the Python FastAPI application", help="The task."),
+    out: Path = typer.Option(Path(".orchestra/out"), help="Artifacts go to OUT/<task id>."),
+    timeout: float = typer.Option(300.0, help="Give up after this many seconds."),
+) -> None:
+    """The whole orchestra end to end: embedded NATS, all agents, one task, its status live."""
+    from agents.cli.demo import run_demo
+
+    existing_dir(project, "project path")
+    raise typer.Exit(run_demo(project, text, out, timeout))
+
+
+def _register_optional() -> None:
+    # Commands that live beside their library register themselves.
+    try:
+        from agents.cli.generate import register
+    except ImportError:
+        return
+    register(app)
+
+
+_register_optional()
+
+
+def main() -> None:
+    try:
+        app()
+    except UnknownAgent as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)

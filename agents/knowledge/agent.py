@@ -1,0 +1,59 @@
+"""The knowledge subscriber: persists every event (batched commit, then ack) and answers searches."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import structlog
+
+from agents.knowledge.store import KnowledgeStore
+from agents.worker import Worker
+from contracts import Envelope
+from contracts.subjects import RPC_KNOWLEDGE_HISTORY, RPC_KNOWLEDGE_SEARCH
+
+log = structlog.get_logger("agents.knowledge")
+
+
+class Knowledge(Worker):
+    name: ClassVar[str] = "knowledge"
+    store: KnowledgeStore
+
+    async def start(self) -> None:
+        self.store = await KnowledgeStore.open(self.settings.knowledge_db)
+        durable, filter_subject = self.route.consumers()[0]
+        await self.bus.consume(
+            durable=durable,
+            filter_subject=filter_subject,
+            batch_handler=self.persist,
+            observer=self.observer(),
+        )
+        await self.bus.serve(RPC_KNOWLEDGE_SEARCH, self._search, queue="knowledge")
+        await self.bus.serve(RPC_KNOWLEDGE_HISTORY, self._history, queue="knowledge")
+        log.info("agent.started", agent=self.name, db=str(self.store.path))
+
+    async def persist(self, events: list[Envelope]) -> None:
+        """One transaction per fetched batch; the consumer acks only after this returns."""
+        try:
+            await self.store.add_batch(events)
+        except Exception:
+            self.failed += len(events)
+            raise
+        self.handled += len(events)
+
+    async def _search(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return await self.store.search(
+            str(body.get("query") or ""),
+            type=body.get("type"),
+            agent=body.get("agent"),
+            task=body.get("task"),
+            limit=int(body.get("limit") or 20),
+        )
+
+    async def _history(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        task = body.get("task")
+        if not task:
+            raise ValueError("history needs a task id")
+        return await self.store.history(str(task))
+
+    async def stop(self) -> None:
+        await self.store.close()

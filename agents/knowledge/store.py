@@ -1,0 +1,152 @@
+"""SQLite (WAL, FTS5) projection of the event stream.
+
+Idempotent by construction: the event id is UNIQUE and inserts are ``INSERT OR IGNORE``,
+so a redelivered event (say the subscriber died after its commit, before its ack) is
+absorbed. The stream is the source of truth; this file can be rebuilt by replaying it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from agents.knowledge.summary import kind_of, summarize
+from contracts import Envelope
+
+SCHEMA = """
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS events (
+    seq          INTEGER PRIMARY KEY,
+    id           TEXT NOT NULL UNIQUE,
+    type         TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    task_id      TEXT NOT NULL,
+    causation_id TEXT,
+    agent        TEXT NOT NULL,
+    instance     TEXT NOT NULL,
+    occurred_at  TEXT NOT NULL,
+    text         TEXT NOT NULL,
+    event        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_task ON events(task_id, seq);
+CREATE INDEX IF NOT EXISTS events_type ON events(type, seq);
+CREATE INDEX IF NOT EXISTS events_agent ON events(agent, seq);
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
+    text, type, kind, agent, content='events', content_rowid='seq', tokenize='porter unicode61'
+);
+CREATE TRIGGER IF NOT EXISTS events_ai AFTER INSERT ON events BEGIN
+    INSERT INTO events_fts(rowid, text, type, kind, agent)
+    VALUES (new.seq, new.text, new.type, new.kind, new.agent);
+END;
+"""
+
+_INSERT = """
+INSERT OR IGNORE INTO events
+    (id, type, kind, task_id, causation_id, agent, instance, occurred_at, text, event)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_COLUMNS = "seq, id, type, kind, task_id, causation_id, agent, occurred_at, text"
+
+
+def _row(event: Envelope) -> tuple[Any, ...]:
+    return (
+        event.id,
+        str(event.type),
+        kind_of(event),
+        event.task_id,
+        event.causation_id,
+        event.source.agent,
+        event.source.instance,
+        event.occurred_at.isoformat(),
+        summarize(event),
+        event.model_dump_json(exclude_none=True),
+    )
+
+
+def fts_query(text: str) -> str:
+    """Turn free text into a safe FTS5 query: every word quoted, all words required."""
+    words = ["".join(ch for ch in w if ch.isalnum() or ch in "_-.") for w in text.split()]
+    return " ".join(f'"{w}"' for w in words if w)
+
+
+class KnowledgeStore:
+    """The SQLite file. Use :meth:`open`, then :meth:`add_batch`, :meth:`search`, :meth:`history`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path) -> KnowledgeStore:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        db.row_factory = aiosqlite.Row
+        await db.executescript(SCHEMA)
+        await db.commit()
+        return cls(db, path)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def add_batch(self, events: Sequence[Envelope]) -> int:
+        """Insert events in one transaction; returns how many were new (duplicates are ignored)."""
+        cursor = await self._db.executemany(_INSERT, [_row(e) for e in events])
+        await self._db.commit()
+        # rowcount counts the rows this statement inserted (not the FTS trigger's): ignored dupes are 0.
+        return cursor.rowcount
+
+    async def count(self) -> int:
+        async with self._db.execute("SELECT count(*) FROM events") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def search(
+        self,
+        query: str = "",
+        *,
+        type: str | None = None,
+        agent: str | None = None,
+        task: str | None = None,
+        limit: int = 20,
+    ) -> list[dict[str, Any]]:
+        """Full-text search (porter-stemmed) narrowed by type / note kind, agent and task; newest first."""
+        where: list[str] = []
+        args: list[Any] = []
+        match = fts_query(query)
+        if match:
+            where.append("e.seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")
+            args.append(match)
+        if type:
+            where.append("(e.type = ? OR e.kind = ? OR e.type LIKE ?)")
+            args += [type, type, f"{type}.%"]
+        if agent:
+            where.append("(e.agent = ? OR e.agent LIKE ?)")
+            args += [agent, f"{agent}%"]
+        if task:
+            where.append("e.task_id = ?")
+            args.append(task)
+        sql = f"SELECT {_COLUMNS} FROM events e"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY e.seq DESC LIMIT ?"
+        args.append(max(1, min(int(limit), 1000)))
+        async with self._db.execute(sql, args) as cur:
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def history(self, task_id: str) -> list[dict[str, Any]]:
+        """Every event of a task in arrival order, each with its causation id (the causal chain)."""
+        sql = f"SELECT {_COLUMNS} FROM events WHERE task_id = ? ORDER BY seq"
+        async with self._db.execute(sql, (task_id,)) as cur:
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def events(self, task_id: str | None = None) -> list[dict[str, Any]]:
+        """Full stored events (JSON decoded), optionally of one task."""
+        sql = "SELECT event FROM events" + (" WHERE task_id = ?" if task_id else "") + " ORDER BY seq"
+        async with self._db.execute(sql, (task_id,) if task_id else ()) as cur:
+            return [json.loads(r[0]) for r in await cur.fetchall()]

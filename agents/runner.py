@@ -1,0 +1,99 @@
+"""Running agents in a process: one, several, or all of them with an embedded NATS server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from importlib import import_module
+
+import structlog
+
+from agents.health import HealthServer
+from agents.settings import AgentSettings
+from agents.worker import Worker
+from bus.config import BusConfig
+from bus.runtime import Bus
+
+log = structlog.get_logger("agents.runner")
+
+# name -> "module:Class"; imported on demand so a lightweight agent does not load validators.
+AGENTS: dict[str, str] = {
+    "architect": "agents.architect.agent:Architect",
+    "devops": "agents.devops.agent:DevOps",
+    "credentials": "agents.credentials.agent:Credentials",
+    "qa": "agents.qa.agent:QA",
+    "security": "agents.security.agent:Security",
+    "knowledge": "agents.knowledge.agent:Knowledge",
+}
+
+
+class UnknownAgent(ValueError):
+    pass
+
+
+def agent_class(name: str) -> type[Worker]:
+    try:
+        module, cls = AGENTS[name].split(":")
+    except KeyError:
+        raise UnknownAgent(f"unknown agent {name!r}; agents: {', '.join(AGENTS)}") from None
+    return getattr(import_module(module), cls)
+
+
+class Orchestra:
+    """Some agents sharing one bus connection in this process."""
+
+    def __init__(self, names: list[str], bus_config: BusConfig, settings: AgentSettings) -> None:
+        self.classes = [agent_class(n) for n in names]  # fail fast on a bad name
+        self.bus_config = bus_config
+        self.settings = settings
+        self.bus: Bus | None = None
+        self.workers: list[Worker] = []
+        self.health: HealthServer | None = None
+        self._ready = False
+
+    def ready(self) -> bool:
+        return self._ready and self.bus is not None and self.bus.nc.is_connected
+
+    async def start(self, *, connect_wait_s: float = 0.0) -> None:
+        names = "+".join(c.name for c in self.classes)
+        if self.settings.http_port:
+            self.health = HealthServer(self.ready, port=self.settings.http_port)
+            await self.health.start()
+        self.bus = await Bus.connect(self.bus_config, name=f"orchestra:{names}", wait_s=connect_wait_s)
+        for cls in self.classes:
+            worker = cls(self.bus, self.settings)
+            await worker.start()
+            self.workers.append(worker)
+        self._ready = True
+        log.info("orchestra.started", agents=names)
+
+    async def stop(self) -> None:
+        """Graceful: stop fetching, finish in-flight handlers (acked), stop agents, drain."""
+        self._ready = False
+        if self.bus is not None:
+            for consumer in self.bus.consumers:
+                await consumer.stop()
+        for worker in self.workers:
+            with contextlib.suppress(Exception):
+                await worker.stop()
+        if self.bus is not None:
+            await self.bus.close()
+        if self.health is not None:
+            await self.health.stop()
+        log.info("orchestra.stopped")
+
+
+async def run_until_signal(orchestra: Orchestra, *, connect_wait_s: float = 0.0) -> None:
+    """Start, then run until SIGINT/SIGTERM, then stop gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await orchestra.start(connect_wait_s=connect_wait_s)
+        await stop.wait()
+    finally:
+        await orchestra.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,45 @@
+"""Agent-side settings (the bus has its own BusConfig): flags > environment > defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AgentSettings(BaseModel):
+    """Parameters (environment variable in brackets):
+    workspace: root that project paths and output dirs must stay inside [ORCHESTRA_WORKSPACE]; default cwd.
+    knowledge_db: SQLite file of the knowledge subscriber [ORCHESTRA_KNOWLEDGE_DB].
+    http_port: health/readiness/metrics HTTP port, 0 = off [ORCHESTRA_HTTP_PORT].
+    concurrency: handlers in flight per consumer [ORCHESTRA_CONCURRENCY].
+    credentials_deadline_s / validation_deadline_s: how long DevOps waits for the credential
+      manager and for QA + security before failing the task naming the silent agent.
+    sweep_interval_s: how often DevOps checks deadlines.
+    with_checkov: let security run checkov when it is installed [ORCHESTRA_CHECKOV].
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    workspace: Path = Field(default_factory=Path.cwd)
+    knowledge_db: Path = Path(".orchestra/knowledge.sqlite3")
+    http_port: int = Field(0, ge=0, le=65_535)
+    concurrency: int = Field(8, ge=1, le=1024)
+    credentials_deadline_s: float = Field(60.0, gt=0)
+    validation_deadline_s: float = Field(300.0, gt=0)
+    sweep_interval_s: float = Field(2.0, gt=0)
+    checkov: str | None = None
+    instance: str = Field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> AgentSettings:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        for field in cls.model_fields:
+            key = "ORCHESTRA_" + field.upper()
+            if env.get(key):
+                values[field] = env[key]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

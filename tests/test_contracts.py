@@ -1,0 +1,117 @@
+"""Contracts: round trips, strict rejection, sizes, versions, and the committed JSON Schema files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from contracts import MAX_EVENT_BYTES, ContractError, EventType, Source, decode, encode, new_event, new_id
+from contracts.envelope import EVENT_CLASSES
+from contracts.ids import derived_id, is_id
+from contracts.payloads import KnowledgeNote, StatusChanged, TaskRequested
+from contracts.schema_export import SCHEMA_DIR, render_schemas
+from contracts.subjects import ROUTES, event_subject
+from contracts.vocabulary import TRANSITIONS, DeploymentState, NoteKind
+
+SRC = Source(agent="cli", instance="test")
+
+
+def task_event(**payload) -> object:
+    body = {"text": "Deploy to Kubernetes", "project": "examples/fastapi-service", **payload}
+    return new_event(EventType.TASK_REQUESTED, TaskRequested(**body), task_id=new_id(), source=SRC)
+
+
+def test_round_trip_keeps_every_field() -> None:
+    event = task_event(targets=["k8s"], strategy="canary")
+    back = decode(encode(event))
+    assert back == event
+    assert type(back).__name__ == "TaskRequestedEvent"
+    assert back.subject() == event_subject(EventType.TASK_REQUESTED, event.task_id)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda d: d.update(schema_version=2), "unsupported schema_version 2"),
+        (lambda d: d["payload"].update(surprise=1), "Extra inputs are not permitted"),
+        (lambda d: d.pop("task_id"), "task_id"),
+        (lambda d: d.update(type="task.unknown"), "type"),
+        (lambda d: d.update(task_id="a.b"), "task_id"),
+        (lambda d: d["payload"].update(text="x" * 5000), "text"),
+        (lambda d: d["payload"].update(targets=["moon"]), "targets"),
+    ],
+)
+def test_invalid_events_are_rejected_with_a_reason(mutate, reason) -> None:
+    doc = json.loads(encode(task_event()))
+    mutate(doc)
+    with pytest.raises(ContractError) as err:
+        decode(json.dumps(doc).encode())
+    assert reason in err.value.reason
+
+
+@pytest.mark.parametrize("raw", [b"", b"\xff\xfe", b"[]", b"null", b'{"type": 1}', "é".encode() * 10])
+def test_garbage_is_a_contract_error_not_a_crash(raw: bytes) -> None:
+    with pytest.raises(ContractError):
+        decode(raw)
+
+
+def test_oversized_payloads_are_refused_both_ways() -> None:
+    with pytest.raises(ContractError, match="over the"):
+        decode(b"{" + b" " * MAX_EVENT_BYTES + b"}")
+    big = new_event(
+        EventType.KNOWLEDGE_NOTE,
+        KnowledgeNote(kind=NoteKind.EDIT, text="x" * 4000, agent="a"),
+        task_id="t",
+        source=SRC,
+    )
+    assert len(encode(big)) < MAX_EVENT_BYTES
+
+
+def test_ids_are_sortable_and_derived_ids_are_stable() -> None:
+    a, b = new_id(), new_id()
+    assert is_id(a) and is_id(b) and len(a) == 26
+    assert derived_id(a, "x") == derived_id(a, "x") != derived_id(a, "y")
+    assert derived_id(a, "x")[:10] == a[:10]
+
+
+def test_every_state_reaches_a_terminal_one() -> None:
+    for state in DeploymentState:
+        seen, frontier = set(), {state}
+        while frontier:
+            s = frontier.pop()
+            seen.add(s)
+            frontier |= set(TRANSITIONS[s]) - seen
+        assert any(s.terminal for s in seen), state
+
+
+def test_status_payload_requires_a_known_state() -> None:
+    with pytest.raises(ValueError):
+        StatusChanged(state="exploded", agent="devops")
+
+
+def test_committed_schema_files_match_the_models() -> None:
+    """Fails when a model changed without `orchestra contracts export` (make schema)."""
+    rendered = render_schemas()
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in SCHEMA_DIR.glob("*.schema.json")}
+    assert on_disk == rendered
+
+
+def test_schema_files_validate_a_real_event() -> None:
+    import jsonschema
+
+    schema = json.loads((SCHEMA_DIR / "event.schema.json").read_text())
+    jsonschema.validate(json.loads(encode(task_event())), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"type": "task.requested"}, schema)
+
+
+def test_every_event_type_has_a_model_and_a_consumer() -> None:
+    assert set(EVENT_CLASSES) == set(EventType)
+    consumed = {t for r in ROUTES.values() if r.agent != "knowledge" for t in r.consumes}
+    # status.changed and knowledge.note are for people and the knowledge store.
+    assert set(EventType) - consumed == {
+        EventType.STATUS_CHANGED,
+        EventType.KNOWLEDGE_NOTE,
+        EventType.DECISION_RECORDED,
+    }

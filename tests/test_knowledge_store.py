@@ -1,0 +1,71 @@
+"""The knowledge store on a real SQLite file: idempotent inserts, FTS search, filters, history."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from agents.knowledge.store import KnowledgeStore, fts_query
+from contracts import EventType, Source, new_event, new_id
+from contracts.payloads import DecisionRecorded, KnowledgeNote, StatusChanged
+from contracts.vocabulary import DeploymentState, NoteKind
+
+ARCH = Source(agent="architect", instance="a1")
+DEVOPS = Source(agent="devops", instance="d1")
+
+
+def sample(task: str) -> list:
+    decision = new_event(
+        EventType.DECISION_RECORDED,
+        DecisionRecorded(topic="platform", decision="kubernetes with HPA", rationale="stateless web service"),
+        task_id=task,
+        source=ARCH,
+    )
+    edit = new_event(
+        EventType.KNOWLEDGE_NOTE,
+        KnowledgeNote(
+            kind=NoteKind.EDIT, text="Edit: Dockerfile - Created production-ready image", agent="devops"
+        ),
+        task_id=task,
+        source=DEVOPS,
+        causation_id=decision.id,
+    )
+    done = new_event(
+        EventType.STATUS_CHANGED,
+        StatusChanged(state=DeploymentState.READY, previous=DeploymentState.VALIDATING, agent="devops"),
+        task_id=task,
+        source=DEVOPS,
+        causation_id=edit.id,
+    )
+    return [decision, edit, done]
+
+
+async def test_duplicates_are_absorbed_and_search_finds_by_text_type_agent_task(tmp_path: Path) -> None:
+    store = await KnowledgeStore.open(tmp_path / "k.sqlite3")
+    task = new_id()
+    events = sample(task)
+    assert await store.add_batch(events) == 3
+    assert await store.add_batch(events[1:]) == 0  # redelivered after commit, before ack
+    assert await store.count() == 3
+
+    hits = await store.search("architect decisions")
+    assert [h["id"] for h in hits] == [events[0].id]
+    assert [h["id"] for h in await store.search(type="edit")] == [events[1].id]
+    assert [h["id"] for h in await store.search(type="decision")] == [events[0].id]
+    assert [h["id"] for h in await store.search(type="completion")] == [events[2].id]
+    assert {h["id"] for h in await store.search(agent="devops")} == {events[1].id, events[2].id}
+    assert len(await store.search(task=task)) == 3
+    # FTS5 syntax in user text is neutralised, never an error.
+    assert [h["id"] for h in await store.search('dockerfile"*')] == [events[1].id]
+    assert await store.search('NEAR( " OR') == []
+    chain = await store.history(task)
+    assert [r["causation_id"] for r in chain] == [None, events[0].id, events[1].id]
+    await store.close()
+
+    with sqlite3.connect(tmp_path / "k.sqlite3") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_fts_query_quotes_every_word() -> None:
+    assert fts_query('architect "decisions" OR x*') == '"architect" "decisions" "OR" "x"'
+    assert fts_query("  ") == ""
