@@ -94,6 +94,6 @@ def test_credentials_are_references_per_target_and_environment() -> None:
             assert (name, env, SecretKind.SECRETS_MANAGER) in kinds
             assert (name, env, SecretKind.CI_SECRET) in kinds
     arns = [s.reference for s in issued.secrets if s.kind is SecretKind.SECRETS_MANAGER]
-    assert all(a.startswith("arn:aws:secretsmanager:") and "/prod/" in a or "/staging/" in a for a in arns)
+    assert all(a.startswith("arn:aws:secretsmanager:") and ("/prod/" in a or "/staging/" in a) for a in arns)
     assert {s.rotation_days for s in issued.secrets if s.env_var == "API_KEY"} == {30}
     assert "API_KEY every 30 days" in issued.rotation_procedure
