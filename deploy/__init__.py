@@ -1,0 +1,1 @@
+"""How the orchestra itself runs: NATS configuration, image, compose, Kubernetes and Helm."""
