@@ -16,6 +16,7 @@ import aiosqlite
 
 from agents.knowledge.summary import kind_of, summarize
 from contracts import Envelope
+from contracts.payloads import KnowledgeNote
 
 SCHEMA = """
 PRAGMA journal_mode = WAL;
@@ -53,6 +54,12 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 _COLUMNS = "seq, id, type, kind, task_id, causation_id, agent, occurred_at, text"
 
 
+def _author(event: Envelope) -> str:
+    # A note is attributed to the agent it names (the seed's `--agent devops-engineer`).
+    payload = event.payload
+    return payload.agent if isinstance(payload, KnowledgeNote) else event.source.agent
+
+
 def _row(event: Envelope) -> tuple[Any, ...]:
     return (
         event.id,
@@ -60,7 +67,7 @@ def _row(event: Envelope) -> tuple[Any, ...]:
         kind_of(event),
         event.task_id,
         event.causation_id,
-        event.source.agent,
+        _author(event),
         event.source.instance,
         event.occurred_at.isoformat(),
         summarize(event),

@@ -1,0 +1,88 @@
+"""A whole orchestra in this process against its own nats-server, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from agents.knowledge.store import KnowledgeStore
+from agents.runner import AGENTS, Orchestra
+from agents.settings import AgentSettings
+from bus.client import OrchestraClient
+from bus.config import BusConfig
+from bus.embedded import EmbeddedServer
+from contracts import Envelope
+from contracts.payloads import StatusChanged
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@dataclass
+class Running:
+    server: EmbeddedServer
+    orchestra: Orchestra
+    client: OrchestraClient
+    workspace: Path
+    settings: AgentSettings
+    config: BusConfig
+
+    async def run_task(self, text: str, project: str, timeout_s: float = 120.0, **kw) -> list[Envelope]:
+        """Submit and collect every status event until a terminal one."""
+        task_id = await self.client.submit(text, project, **kw)
+        statuses = [e async for e in self.client.watch(task_id, idle_timeout_s=timeout_s)]
+        return statuses
+
+    async def stored(self, task_id: str, *, until_terminal: bool = True) -> list[dict]:
+        """The task's events in the knowledge store, once its terminal status got there."""
+        store = await KnowledgeStore.open(self.settings.knowledge_db)
+        try:
+            for _ in range(100):
+                rows = await store.events(task_id)
+                done = any(
+                    r["type"] == "status.changed" and r["payload"]["state"] in ("ready", "failed", "deployed")
+                    for r in rows
+                )
+                if done or not until_terminal:
+                    return rows
+                await asyncio.sleep(0.1)
+            return rows
+        finally:
+            await store.close()
+
+
+def copy_example(name: str, workspace: Path) -> str:
+    shutil.copytree(EXAMPLES / name, workspace / name, ignore=shutil.ignore_patterns("__pycache__", ".venv"))
+    return name
+
+
+async def start_orchestra(
+    tmp: Path, *, agents: list[str] | None = None, **settings_overrides
+) -> AsyncIterator[Running]:
+    server = EmbeddedServer(store_dir=tmp / "nats").start()
+    workspace = tmp / "workspace"
+    workspace.mkdir()
+    config = BusConfig(nats_url=server.url, ack_wait_s=10, nak_delays_s=(0.1, 0.3, 1.0), fetch_timeout_s=0.3)
+    settings = AgentSettings(
+        workspace=workspace,
+        knowledge_db=tmp / "knowledge.sqlite3",
+        sweep_interval_s=0.3,
+        **settings_overrides,
+    )
+    orchestra = Orchestra(agents or list(AGENTS), config, settings)
+    await orchestra.start()
+    client = await OrchestraClient.open(config)
+    try:
+        yield Running(server, orchestra, client, workspace, settings, config)
+    finally:
+        await client.close()
+        await orchestra.stop()
+        server.stop()
+
+
+def final(statuses: list[Envelope]) -> StatusChanged:
+    payload = statuses[-1].payload
+    assert isinstance(payload, StatusChanged)
+    return payload
