@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import signal
 from importlib import import_module
+from typing import Any
 
 import structlog
 
+from agents.discovery import register
 from agents.health import HealthServer
 from agents.settings import AgentSettings
 from agents.worker import Worker
@@ -49,6 +51,7 @@ class Orchestra:
         self.settings = settings
         self.bus: Bus | None = None
         self.workers: list[Worker] = []
+        self.services: list[Any] = []
         self.health: HealthServer | None = None
         self._ready = False
 
@@ -65,12 +68,16 @@ class Orchestra:
             worker = cls(self.bus, self.settings)
             await worker.start()
             self.workers.append(worker)
+            self.services.append(await register(self.bus.nc, worker))
         self._ready = True
         log.info("orchestra.started", agents=names)
 
     async def stop(self) -> None:
         """Graceful: stop fetching, finish in-flight handlers (acked), stop agents, drain."""
         self._ready = False
+        for service in self.services:
+            with contextlib.suppress(Exception):
+                await service.stop()
         if self.bus is not None:
             for consumer in self.bus.consumers:
                 await consumer.stop()

@@ -72,3 +72,13 @@ async def test_project_outside_the_workspace_is_refused(running: Running) -> Non
     statuses = await running.run_task("Containerize it", "../../etc")
     end = final(statuses)
     assert end.state.value == "failed" and "outside" in end.reason
+
+
+async def test_agents_register_as_micro_services(running: Running) -> None:
+    from agents.discovery import discover
+
+    found = await discover(running.client.bus.nc, wait_s=0.5)
+    assert sorted(a["name"] for a in found) == sorted(
+        ["architect", "devops", "qa", "security", "credentials", "knowledge"]
+    )
+    assert all(a["version"] and a["uptime_s"] is not None for a in found)

@@ -215,6 +215,38 @@ def history(
     raise typer.Exit(body())
 
 
+@app.command()
+def agents(
+    nats_url: str | None = NatsUrl,
+    wait: float = typer.Option(0.5, help="Seconds to gather answers."),
+    as_json: bool = JsonOut,
+) -> None:
+    """The running agents (NATS micro services): name, instance, version, uptime, handled/failed."""
+    from agents.discovery import discover
+    from bus.connection import connect
+
+    @run
+    async def body() -> int:
+        nc = await connect(bus_config(nats_url), name="orchestra-cli")
+        try:
+            found = await discover(nc, wait_s=wait)
+        finally:
+            await nc.close()
+        for a in found:
+            if as_json:
+                emit_json(a)
+            else:
+                typer.echo(
+                    f"{a['name']:<12} {a['instance']!s:<28} v{a['version']}  up {a['uptime_s']}s  "
+                    f"handled {a['handled']}  failed {a['failed']}"
+                )
+        if not found:
+            typer.echo("no agents answered", err=True)
+        return EXIT_OK if found else EXIT_FAILED
+
+    raise typer.Exit(body())
+
+
 @contracts_app.command("export")
 def contracts_export(
     directory: Path | None = typer.Option(None, "--dir", help="Default: contracts/schema."),
