@@ -62,6 +62,11 @@ API = "$JS.API"
 KV_STREAM = f"KV_{TASKS_BUCKET}"
 # The agent whose state machine lives in the task-state bucket (DESIGN: "owned by DevOps").
 KV_OWNERS = frozenset({"devops"})
+# Calls an agent makes beyond what its route implies, each with the code that makes it.
+EXTRA_PUBLISH: dict[str, tuple[str, ...]] = {
+    # agents/devops/agent.py reads back the artifact set it published, by stream sequence.
+    "devops": (f"{API}.STREAM.MSG.GET.{EVENTS_STREAM}",),
+}
 MICRO = "$SRV.>"
 
 
@@ -131,6 +136,7 @@ def agent_user(route: Route) -> User:
         publish += _durable(durable, filter_subject)
     if route.agent in KV_OWNERS:
         publish += _task_bucket()
+    publish += EXTRA_PUBLISH.get(route.agent, ())
     publish.append(inbox)
     subscribe = [inbox, MICRO]
     if route.consumes_everything:  # the knowledge subscriber serves the knowledge RPC
