@@ -1,0 +1,29 @@
+"""Per-language detectors. Each returns what it found in a :class:`Detected`, or None when the
+project is not in its language; :mod:`agents.devops.inspect` merges that with overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Detected:
+    """Findings of one detector; None means "not found", to be filled by overrides or defaults."""
+
+    language: str
+    package_manager: str
+    dependency_files: tuple[str, ...]
+    locked: bool
+    framework: str | None = None
+    name: str | None = None
+    language_version: str | None = None
+    start_command: tuple[str, ...] | None = None
+    test_command: tuple[str, ...] | None = None
+    port: int | None = None
+    health_path: str | None = None
+    metrics_path: str | None = None
+    env_vars: set[str] = field(default_factory=set)
+    backing_services: set[str] = field(default_factory=set)
+    build_target: str = "."
+    dev_dependency_files: tuple[str, ...] = ()
+    assumptions: list[str] = field(default_factory=list)

@@ -1,0 +1,74 @@
+"""What inspection found out about a project, fully resolved: the input of every renderer."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from contracts.payloads import EnvName, ServiceSpec
+
+Language = Literal["python", "go", "node"]
+PackageManager = Literal["pip", "uv", "poetry", "go", "npm", "yarn", "pnpm"]
+BackingService = Literal["postgres", "redis"]
+DnsName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")]
+RelPath = Annotated[str, StringConstraints(pattern=r"^[^/].*$", max_length=256)]
+
+_NON_DNS = re.compile(r"[^a-z0-9-]+")
+
+
+def dns_name(raw: str, *, fallback: str = "app") -> str:
+    """A DNS-1123 label of at most 42 characters derived from ``raw`` (e.g. a folder name)."""
+    name = _NON_DNS.sub("-", raw.lower().replace("_", "-")).strip("-")
+    name = re.sub(r"-{2,}", "-", name)[:42].strip("-")
+    return name or fallback
+
+
+class ProjectFacts(BaseModel):
+    """A project as the generators see it. Every field is resolved; ``assumptions`` says which
+    values are defaults rather than findings, so docs and decisions can name them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: DnsName
+    language: Language
+    language_version: Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+){0,2}$")]
+    framework: str
+    package_manager: PackageManager
+    dependency_files: tuple[RelPath, ...] = Field(
+        description="Manifest and lock files copied before the source, for a cached dependency layer."
+    )
+    dev_dependency_files: tuple[RelPath, ...] = Field(
+        (), description="pip only: requirements files with test dependencies (installed in the test stage)."
+    )
+    locked: bool = Field(description="A lock file pins every transitive dependency.")
+    start_command: tuple[str, ...] = Field(min_length=1)
+    test_command: tuple[str, ...] = Field(min_length=1)
+    port: int = Field(ge=1, le=65_535)
+    health_path: str = "/health"
+    metrics_path: str = "/metrics"
+    env_vars: tuple[EnvName, ...] = ()
+    backing_services: tuple[BackingService, ...] = ()
+    build_image: str
+    base_image: str = Field(description="The image the shipped container runs on.")
+    build_target: str = Field(
+        ".", description="Go: the main package built into the binary; unused for other languages."
+    )
+    assumptions: tuple[str, ...] = ()
+
+    def to_spec(self) -> ServiceSpec:
+        """The resolved facts in the bus contract's shape (``requirement.issued`` / artifact sets)."""
+        return ServiceSpec(
+            name=self.name,
+            language=self.language,
+            language_version=self.language_version,
+            framework=self.framework,
+            package_manager=self.package_manager,
+            start_command=list(self.start_command),
+            test_command=list(self.test_command),
+            port=self.port,
+            health_path=self.health_path,
+            env_vars=list(self.env_vars),
+            base_image=self.base_image,
+        )

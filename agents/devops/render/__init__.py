@@ -1,0 +1,1 @@
+"""Renderers: one module per artifact family, each a pure ``render(spec) -> {path: content}``."""

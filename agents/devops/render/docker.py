@@ -1,0 +1,446 @@
+"""Dockerfile, .dockerignore and the three Compose files (dev, test, prod).
+
+Every Dockerfile has the same three stages: ``builder`` (dependencies, and for Go the binary),
+``test`` (builder + dev dependencies + source; runs the test command) and ``runtime`` (last, so the
+default build target), which copies only the virtualenv / node_modules / binary from the builder.
+No apt-get anywhere: wheels and the base images carry what the apps need, so nothing has to be
+version-pinned against a moving Debian mirror (hadolint DL3008).
+"""
+
+from __future__ import annotations
+
+import json
+
+from agents.devops import images
+from agents.devops.render.common import comment, dump_yaml, header, healthcheck_command
+from agents.devops.spec import AppSpec, secret_id
+
+DOCKERIGNORE = """\
+# Version control, editors and local environments
+.git
+.gitignore
+.idea
+.vscode
+.venv
+venv
+__pycache__
+*.py[cod]
+node_modules
+# Secrets and keys never enter the build context
+.env
+.env.*
+secrets
+secrets*
+*.pem
+*.key
+*.crt
+*.p12
+id_rsa*
+# Build and deployment definitions are not part of the image
+Dockerfile*
+.dockerignore
+docker-compose*.yml
+compose*.yaml
+.github
+.gitlab-ci.yml
+Jenkinsfile
+charts
+k8s
+terraform
+cloudformation
+ecs-*.json
+monitoring
+.orchestra-manifest.json
+*.tfstate*
+.terraform
+# Test, coverage and build output
+.pytest_cache
+.ruff_cache
+.mypy_cache
+.coverage
+coverage
+htmlcov
+test-results
+junit*.xml
+dist
+build
+*.log
+"""
+
+VENV = "/opt/venv"
+PY_ENV = "PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONUNBUFFERED=1 \\\n    PIP_DISABLE_PIP_VERSION_CHECK=1"
+
+
+def render(spec: AppSpec) -> dict[str, str]:
+    """The Docker set: Dockerfile, .dockerignore, docker-compose{,.test,.prod}.yml."""
+    return {
+        "Dockerfile": dockerfile(spec),
+        ".dockerignore": header(spec, "Docker build context exclusions") + DOCKERIGNORE,
+        "docker-compose.yml": compose_dev(spec),
+        "docker-compose.test.yml": compose_test(spec),
+        "docker-compose.prod.yml": compose_prod(spec),
+    }
+
+
+# --- Dockerfile ------------------------------------------------------------------------------
+
+
+def dockerfile(spec: AppSpec) -> str:
+    """A multi-stage Dockerfile for the detected language and package manager."""
+    facts = spec.facts
+    stages = {"python": _python_stages, "node": _node_stages, "go": _go_stages}[facts.language](spec)
+    return "# syntax=docker/dockerfile:1\n" + header(spec, "Container image") + "\n" + "\n".join(stages)
+
+
+def _copy(files: tuple[str, ...]) -> str:
+    return f"COPY {' '.join(files)} ./"
+
+
+def _python_stages(spec: AppSpec) -> list[str]:
+    facts = spec.facts
+    manager = facts.package_manager
+    venv_env = f"ENV VIRTUAL_ENV={VENV} \\\n    PATH={VENV}/bin:$PATH"
+    if manager == "uv":
+        install = [
+            f"RUN pip install --no-cache-dir uv=={images.UV_VERSION}",
+            f"ENV UV_PROJECT_ENVIRONMENT={VENV} \\\n    UV_PYTHON_DOWNLOADS=never \\\n    UV_LINK_MODE=copy",
+            venv_env,
+            _copy(facts.dependency_files),
+            "RUN --mount=type=cache,target=/root/.cache/uv uv sync --frozen --no-dev --no-install-project",
+        ]
+        dev = ["RUN --mount=type=cache,target=/root/.cache/uv uv sync --frozen --no-install-project"]
+    elif manager == "poetry":
+        install = [
+            f"RUN pip install --no-cache-dir poetry=={images.POETRY_VERSION} && python -m venv {VENV}",
+            "# Poetry installs into the active virtualenv named by VIRTUAL_ENV.",
+            "ENV POETRY_NO_INTERACTION=1 \\\n    POETRY_CACHE_DIR=/tmp/poetry-cache",
+            venv_env,
+            _copy(facts.dependency_files),
+            "RUN poetry install --only main --no-root && rm -rf /tmp/poetry-cache",
+        ]
+        dev = ["RUN poetry install --no-root && rm -rf /tmp/poetry-cache"]
+    elif facts.dependency_files == ("requirements.txt",):
+        install = [
+            f"RUN python -m venv {VENV}",
+            venv_env,
+            _copy(facts.dependency_files),
+            "RUN pip install --no-cache-dir -r requirements.txt",
+        ]
+        dev = [f"RUN pip install --no-cache-dir -r {rel}" for rel in facts.dev_dependency_files]
+    else:  # pip with only a pyproject: the project itself is the installable unit
+        install = [f"RUN python -m venv {VENV}", venv_env, "COPY . .", "RUN pip install --no-cache-dir ."]
+        dev = []
+    return [
+        "# builder: resolve runtime dependencies into a virtualenv",
+        f"FROM {facts.build_image} AS builder",
+        f"ENV {PY_ENV}",
+        "WORKDIR /app",
+        *install,
+        "",
+        "# test: builder + test dependencies + source; docker-compose.test.yml and CI run this stage",
+        "FROM builder AS test",
+        *dev,
+        "COPY . .",
+        f"CMD {json.dumps(list(facts.test_command))}",
+        "",
+        *_runtime(
+            spec,
+            env=f"ENV {PY_ENV} \\\n    VIRTUAL_ENV={VENV} \\\n    PATH={VENV}/bin:$PATH \\\n"
+            f"    PORT={facts.port}",
+            copies=[
+                f"COPY --from=builder --chown={_owner(spec)} {VENV} {VENV}",
+                f"COPY --chown={_owner(spec)} . .",
+            ],
+        ),
+    ]
+
+
+def _node_install(manager: str, lock: bool, *, production: bool) -> str:
+    cache = "--mount=type=cache,target=" + ("/root/.npm" if manager == "npm" else "/root/.cache")
+    if manager == "npm":
+        verb = "ci" if lock else "install"
+        flags = " --omit=dev" if production else " --include=dev"
+        return f"RUN {cache} npm {verb}{flags} --no-audit --no-fund"
+    prod = {"yarn": " --production", "pnpm": " --prod"}[manager] if production else ""
+    return f"RUN {cache} corepack enable && {manager} install --frozen-lockfile{prod}"
+
+
+def _node_stages(spec: AppSpec) -> list[str]:
+    facts = spec.facts
+    manager, lock = facts.package_manager, facts.locked
+    return [
+        "# builder: production dependencies only",
+        f"FROM {facts.build_image} AS builder",
+        "ENV NODE_ENV=production \\\n    npm_config_update_notifier=false",
+        "WORKDIR /app",
+        _copy(facts.dependency_files),
+        _node_install(manager, lock, production=True),
+        "",
+        "# test: builder + dev dependencies + source; docker-compose.test.yml and CI run this stage",
+        "FROM builder AS test",
+        "ENV NODE_ENV=test",
+        _node_install(manager, lock, production=False),
+        "COPY . .",
+        f"CMD {json.dumps(list(facts.test_command))}",
+        "",
+        *_runtime(
+            spec,
+            env=f"ENV NODE_ENV=production \\\n    PORT={facts.port}",
+            copies=[
+                f"COPY --from=builder --chown={_owner(spec)} /app/node_modules ./node_modules",
+                f"COPY --chown={_owner(spec)} . .",
+            ],
+        ),
+    ]
+
+
+def _go_stages(spec: AppSpec) -> list[str]:
+    facts = spec.facts
+    caches = "--mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build"
+    binary = facts.start_command[0]
+    return [
+        "# builder: a static binary (CGO off) with paths trimmed and symbols stripped",
+        f"FROM {facts.build_image} AS builder",
+        "ENV CGO_ENABLED=0 \\\n    GOOS=linux \\\n    GOFLAGS=-trimpath",
+        "WORKDIR /src",
+        _copy(facts.dependency_files),
+        "RUN --mount=type=cache,target=/go/pkg/mod go mod download",
+        "COPY . .",
+        f'RUN {caches} go build -ldflags="-s -w" -o /out/server {facts.build_target}',
+        "",
+        "# test: the builder with the full source; docker-compose.test.yml and CI run this stage",
+        "FROM builder AS test",
+        f"CMD {json.dumps(list(facts.test_command))}",
+        "",
+        *_runtime(
+            spec,
+            env=f"ENV PORT={facts.port}",
+            copies=[f"COPY --from=builder --chown={_owner(spec)} /out/server {binary}"],
+            alpine=True,
+        ),
+    ]
+
+
+def _owner(spec: AppSpec) -> str:
+    return f"{spec.uid}:{spec.uid}"
+
+
+def _runtime(spec: AppSpec, *, env: str, copies: list[str], alpine: bool = False) -> list[str]:
+    """The final stage shared by every language: numeric non-root user, health check, exec CMD."""
+    facts, uid = spec.facts, spec.uid
+    if alpine:
+        user = f"RUN addgroup -S -g {uid} app \\\n && adduser -S -D -H -u {uid} -G app -s /sbin/nologin app"
+    else:
+        user = (
+            f"RUN groupadd --system --gid {uid} app \\\n"
+            f" && useradd --system --uid {uid} --gid {uid} --no-create-home --home-dir /nonexistent"
+            " --shell /usr/sbin/nologin app"
+        )
+    return [
+        "# runtime: only what the service needs to run, as a numeric non-root user",
+        f"FROM {facts.base_image} AS runtime",
+        f'LABEL org.opencontainers.image.title="{facts.name}" \\\n'
+        f'      org.opencontainers.image.description="{facts.framework} service, built by orchestra"',
+        env,
+        user,
+        "WORKDIR /app",
+        *copies,
+        f"USER {uid}:{uid}",
+        f"EXPOSE {facts.port}",
+        "HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \\\n"
+        f"  CMD {json.dumps(healthcheck_command(spec))}",
+        f"CMD {json.dumps(list(facts.start_command))}",
+        "",
+    ]
+
+
+# --- Compose ---------------------------------------------------------------------------------
+
+DB_PASSWORD_HINTS = ("DATABASE_PASSWORD", "DB_PASSWORD", "POSTGRES_PASSWORD", "PGPASSWORD")
+
+
+def _compose_cpus(quantity: str) -> str:
+    return f"{int(quantity[:-1]) / 1000:.2f}" if quantity.endswith("m") else quantity
+
+
+def _compose_memory(quantity: str) -> str:
+    return quantity.replace("Mi", "M").replace("Gi", "G")
+
+
+def _healthcheck(spec: AppSpec, interval: str) -> dict[str, object]:
+    return {
+        "test": ["CMD", *healthcheck_command(spec)],
+        "interval": interval,
+        "timeout": "5s",
+        "retries": 5,
+        "start_period": "20s",
+    }
+
+
+def _db_password_secret(spec: AppSpec) -> str:
+    """The Compose secret Postgres takes its password from: the app's own when it has one."""
+    names = spec.secret_env_vars
+    return next((secret_id(n) for n in names if n.endswith(DB_PASSWORD_HINTS)), "postgres_password")
+
+
+def _backing(spec: AppSpec, *, ephemeral: bool) -> dict[str, dict[str, object]]:
+    services: dict[str, dict[str, object]] = {}
+    if "postgres" in spec.facts.backing_services:
+        env = {"POSTGRES_DB": "app", "POSTGRES_USER": "app"}
+        db: dict[str, object] = {
+            "image": images.POSTGRES,
+            "environment": env,
+            "healthcheck": {
+                "test": ["CMD", "pg_isready", "-U", "app", "-d", "app"],
+                "interval": "5s",
+                "timeout": "5s",
+                "retries": 10,
+            },
+        }
+        if ephemeral:
+            # Test runs only: a throwaway database on the private Compose network, no password.
+            env["POSTGRES_HOST_AUTH_METHOD"] = "trust"
+            db["tmpfs"] = ["/var/lib/postgresql/data"]
+        else:
+            secret = _db_password_secret(spec)
+            env["POSTGRES_PASSWORD_FILE"] = f"/run/secrets/{secret}"
+            db["secrets"] = [secret]
+            db["volumes"] = ["db-data:/var/lib/postgresql/data"]
+        services["db"] = db
+    if "redis" in spec.facts.backing_services:
+        services["redis"] = {
+            "image": images.REDIS,
+            "healthcheck": {
+                "test": ["CMD", "redis-cli", "ping"],
+                "interval": "5s",
+                "timeout": "3s",
+                "retries": 10,
+            },
+        }
+    return services
+
+
+def _backing_urls(spec: AppSpec) -> dict[str, str]:
+    """Connection URLs (no credentials) for config vars that point at a Compose backing service."""
+    urls: dict[str, str] = {}
+    config = set(spec.config_names)
+    if "postgres" in spec.facts.backing_services and "DATABASE_URL" in config:
+        urls["DATABASE_URL"] = "postgresql://app@db:5432/app"
+    if "redis" in spec.facts.backing_services and "REDIS_URL" in config:
+        urls["REDIS_URL"] = "redis://redis:6379/0"
+    return urls
+
+
+def _app_secrets(spec: AppSpec) -> list[str]:
+    return [secret_id(n) for n in spec.secret_env_vars]
+
+
+def _secret_files(spec: AppSpec, directory: str) -> dict[str, dict[str, str]]:
+    names = list(dict.fromkeys(_app_secrets(spec)))
+    if "postgres" in spec.facts.backing_services and _db_password_secret(spec) not in names:
+        names.append(_db_password_secret(spec))
+    return {name: {"file": f"{directory}/{name}"} for name in names}
+
+
+def _depends(services: dict[str, object]) -> dict[str, dict[str, str]]:
+    return {name: {"condition": "service_healthy"} for name in services}
+
+
+def compose_dev(spec: AppSpec) -> str:
+    """Local development: build from source, backing services, secrets from ./secrets/ files."""
+    facts = spec.facts
+    backing = _backing(spec, ephemeral=False)
+    app: dict[str, object] = {
+        "build": {"context": ".", "target": "runtime"},
+        "image": f"{facts.name}:dev",
+        "ports": [f"127.0.0.1:{facts.port}:{facts.port}"],
+        "env_file": [{"path": ".env", "required": False}],
+        "environment": {**spec.config_map(), **_backing_urls(spec)},
+        "healthcheck": _healthcheck(spec, "10s"),
+    }
+    if _app_secrets(spec):
+        app["secrets"] = _app_secrets(spec)
+    if backing:
+        app["depends_on"] = _depends(backing)
+    doc: dict[str, object] = {"name": facts.name, "services": {"app": app, **backing}}
+    if "db" in backing:
+        doc["volumes"] = {"db-data": {}}
+    secrets = _secret_files(spec, "./secrets")
+    if secrets:
+        doc["secrets"] = secrets
+    note = (
+        "Local development: docker compose up --build\n"
+        "Optional overrides in .env (gitignored). Secrets are files mounted at /run/secrets/<name>:\n"
+        + "".join(f"  mkdir -p secrets && printf '%s' '<value>' > secrets/{n}\n" for n in secrets)
+    )
+    return dump_yaml(doc, head=header(spec, "Docker Compose (development)") + comment(note))
+
+
+def compose_test(spec: AppSpec) -> str:
+    """CI test run: unit tests in the ``test`` stage after the runtime image reports healthy."""
+    facts = spec.facts
+    backing = _backing(spec, ephemeral=True)
+    app: dict[str, object] = {
+        "build": {"context": ".", "target": "runtime"},
+        "environment": {**spec.config_map(), **_backing_urls(spec)},
+        "healthcheck": _healthcheck(spec, "5s"),
+    }
+    if backing:
+        app["depends_on"] = _depends(backing)
+    tests: dict[str, object] = {
+        "build": {"context": ".", "target": "test"},
+        "command": list(facts.test_command),
+        "environment": {"APP_URL": f"http://app:{facts.port}", **_backing_urls(spec)},
+        "depends_on": _depends({"app": app, **backing}),
+    }
+    note = (
+        "Test run (CI and local):\n"
+        "  docker compose -f docker-compose.test.yml up --build \\\n"
+        "    --abort-on-container-exit --exit-code-from tests\n"
+        "The runtime image must report healthy before the tests start; no production secrets are used."
+    )
+    doc = {"name": f"{facts.name}-test", "services": {"app": app, "tests": tests, **backing}}
+    return dump_yaml(doc, head=header(spec, "Docker Compose (tests)") + comment(note))
+
+
+def compose_prod(spec: AppSpec) -> str:
+    """Single-host production: a pinned image, read-only, no new privileges, limits, restart."""
+    facts = spec.facts
+    app: dict[str, object] = {
+        "image": f"{spec.image_repository}:${{IMAGE_TAG:?set IMAGE_TAG to the commit sha to deploy}}",
+        "restart": "unless-stopped",
+        "read_only": True,
+        "tmpfs": ["/tmp"],
+        "user": f"{spec.uid}:{spec.uid}",
+        "security_opt": ["no-new-privileges:true"],
+        "cap_drop": ["ALL"],
+        "ports": [f"{facts.port}:{facts.port}"],
+        "environment": spec.config_map(),
+        "healthcheck": _healthcheck(spec, "30s"),
+        "deploy": {
+            "resources": {
+                "limits": {
+                    "cpus": _compose_cpus(spec.cpu_limit),
+                    "memory": _compose_memory(spec.memory_limit),
+                },
+                "reservations": {
+                    "cpus": _compose_cpus(spec.cpu_request),
+                    "memory": _compose_memory(spec.memory_request),
+                },
+            }
+        },
+        "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": "5"}},
+    }
+    if _app_secrets(spec):
+        app["secrets"] = _app_secrets(spec)
+    doc: dict[str, object] = {"name": facts.name, "services": {"app": app}}
+    secrets = {n: {"file": f"${{SECRETS_DIR:?set SECRETS_DIR}}/{n}"} for n in _app_secrets(spec)}
+    if secrets:
+        doc["secrets"] = secrets
+    note = (
+        "Production on a single Docker host (databases are managed services, not containers here):\n"
+        "  IMAGE_TAG=<commit sha> SECRETS_DIR=/etc/" + facts.name + "/secrets \\\n"
+        "    docker compose -f docker-compose.prod.yml up -d --wait\n"
+        "Rollback: rerun the same command with the previous IMAGE_TAG."
+    )
+    return dump_yaml(doc, head=header(spec, "Docker Compose (production)") + comment(note))
