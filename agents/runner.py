@@ -79,8 +79,7 @@ class Orchestra:
             with contextlib.suppress(Exception):
                 await service.stop()
         if self.bus is not None:
-            for consumer in self.bus.consumers:
-                await consumer.stop()
+            await asyncio.gather(*(consumer.stop() for consumer in self.bus.consumers))
         for worker in self.workers:
             with contextlib.suppress(Exception):
                 await worker.stop()

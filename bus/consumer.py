@@ -6,7 +6,10 @@ Delivery rules (DESIGN.md):
 - bytes that are not a valid event, a :class:`~bus.errors.Reject`, or the last allowed
   delivery failing -> a dead letter (reason + raw bytes) and ``term()``;
 - a handler that runs long keeps its message with ``in_progress()`` so it is not
-  redelivered to another replica meanwhile.
+  redelivered to another replica meanwhile;
+- a handler that raises :class:`~bus.errors.Unavailable` (its disk, database or the stream is
+  full or down; the message is fine) is retried in place with back-off, its message kept in
+  progress: no delivery is spent and nothing is dead-lettered for it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 import structlog
 from nats.aio.msg import Msg
@@ -23,7 +26,7 @@ from nats.js import JetStreamContext
 
 from bus.config import BusConfig
 from bus.deadletter import make_dead_letter
-from bus.errors import PublishFailed, Reject
+from bus.errors import PublishFailed, Reject, Unavailable
 from bus.observer import NOOP, ConsumerObserver
 from bus.provision import consumer_config, ensure_consumer
 from bus.publisher import MSG_ID, Publisher
@@ -80,6 +83,7 @@ class Consumer:
         self._stream = stream
         self._sub: JetStreamContext.PullSubscription | None = None
         self._stopping = asyncio.Event()
+        self._loop_done: asyncio.Event | None = None
         self._inflight: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -94,13 +98,20 @@ class Consumer:
         if self._sub is None:
             await self.start()
         assert self._sub is not None
+        self._loop_done = asyncio.Event()
+        try:
+            await self._fetch_loop(self._sub)
+        finally:
+            self._loop_done.set()
+
+    async def _fetch_loop(self, sub: JetStreamContext.PullSubscription) -> None:
         while not self._stopping.is_set():
             want = self._config.fetch_batch if self._batch_handler else self._free_slots()
             if want == 0:
                 await self._wait_for_slot()
                 continue
             try:
-                msgs = await self._sub.fetch(want, timeout=self._config.fetch_timeout_s)
+                msgs = await sub.fetch(want, timeout=self._config.fetch_timeout_s)
             except TimeoutError:
                 continue
             except (ConnectionClosedError, asyncio.CancelledError):
@@ -136,10 +147,22 @@ class Consumer:
         self._slots.release()
 
     async def stop(self, timeout_s: float = 30.0) -> None:
-        """Stop fetching and wait for in-flight handlers (their messages get acked or nak'ed)."""
+        """Stop fetching, wait for the batch or handlers in flight (acked or nak'ed), unsubscribe.
+
+        Unsubscribing matters: nats-py's fetch takes messages off the subscription queue without
+        marking them done, so ``drain()`` would otherwise wait its whole drain_timeout (30 s)."""
         self._stopping.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        if self._loop_done is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._loop_done.wait(), timeout_s)
         if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=timeout_s)
+            await asyncio.wait(set(self._inflight), timeout=max(deadline - loop.time(), 0.1))
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     # -- one message -------------------------------------------------------------------
 
@@ -147,19 +170,18 @@ class Consumer:
         event = await self._decode_or_dead_letter(msg)
         if event is None:
             return
-        assert self._handler is not None
+        handler = self._handler
+        assert handler is not None
         started = time.perf_counter()
-        keepalive = asyncio.create_task(self._keep_in_progress(msg))
         try:
-            await self._handler(event)
+            async with self._kept_in_progress([msg]):
+                await self._call(lambda: handler(event), event.id)
         except Reject as exc:
             await self._dead_letter(msg, f"rejected by {self.durable}: {exc.reason}")
             return
         except Exception as exc:
             await self._failed(msg, event, exc)
             return
-        finally:
-            keepalive.cancel()
         await self._ack(msg)
         self._observer.handled(self.durable, str(event.type), time.perf_counter() - started)
 
@@ -171,10 +193,13 @@ class Consumer:
                 good.append((msg, event))
         if not good:
             return
-        assert self._batch_handler is not None
+        batch_handler = self._batch_handler
+        assert batch_handler is not None
         started = time.perf_counter()
+        events = [e for _, e in good]
         try:
-            await self._batch_handler([e for _, e in good])
+            async with self._kept_in_progress([m for m, _ in good]):
+                await self._call(lambda: batch_handler(events), f"batch of {len(events)}")
         except Exception as exc:
             for msg, event in good:
                 await self._failed(msg, event, exc)
@@ -194,13 +219,48 @@ class Consumer:
             await self._dead_letter(msg, exc.reason)
             return None
 
-    async def _keep_in_progress(self, msg: Msg) -> None:
-        # Tell the server we are still working well before ack_wait runs out.
-        interval = max(self._config.ack_wait_s / 3, 0.05)
-        with contextlib.suppress(Exception):
-            while True:
-                await asyncio.sleep(interval)
-                await msg.in_progress()
+    async def _call(self, call: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run a handler call; while it raises Unavailable, retry it with back-off (its messages stay
+        in progress). On stop the Unavailable propagates, and the message is nak'ed as a failure."""
+        attempt = 0
+        while True:
+            try:
+                await call()
+                return
+            except Unavailable as exc:
+                attempt += 1
+                delay = self._config.nak_delay(attempt)
+                log.warning(
+                    "consume.dependency_unavailable",
+                    consumer=self.durable,
+                    handling=what,
+                    attempt=attempt,
+                    retry_in_s=delay,
+                    error=str(exc),
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                if self._stopping.is_set():
+                    raise
+
+    @contextlib.asynccontextmanager
+    async def _kept_in_progress(self, msgs: Iterable[Msg]) -> AsyncIterator[None]:
+        """While the body runs, tell the server we are still working, well before ack_wait runs
+        out; stopped before the ack or nak so no in_progress can follow them."""
+
+        async def keep() -> None:
+            interval = max(self._config.ack_wait_s / 3, 0.05)
+            with contextlib.suppress(Exception):
+                while True:
+                    await asyncio.sleep(interval)
+                    for msg in msgs:
+                        await msg.in_progress()
+
+        task = asyncio.create_task(keep())
+        try:
+            yield
+        finally:
+            task.cancel()
 
     async def _failed(self, msg: Msg, event: Envelope, exc: BaseException) -> None:
         deliveries = msg.metadata.num_delivered

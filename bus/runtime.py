@@ -121,8 +121,7 @@ class Bus:
 
     async def close(self, timeout_s: float = 30.0) -> None:
         """Stop consumers (in-flight work finishes and is acked), then drain the connection."""
-        for consumer in self.consumers:
-            await consumer.stop(timeout_s)
+        await asyncio.gather(*(consumer.stop(timeout_s) for consumer in self.consumers))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

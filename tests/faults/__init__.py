@@ -1,0 +1,1 @@
+"""Fault-injection helpers: restartable servers, agent processes, polling, stream and store counts."""
