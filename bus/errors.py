@@ -13,6 +13,16 @@ class PublishFailed(BusError):
     """The server did not acknowledge a publish after every attempt (or refused it)."""
 
 
+class Unavailable(BusError):
+    """Something a handler depends on is full or down (a disk, a database, the stream's space);
+    the message itself is fine. The consumer keeps such a message in progress and retries it with
+    back-off instead of spending its deliveries: it is never dead-lettered for this."""
+
+
+class StoreFull(PublishFailed, Unavailable):
+    """The server refused a publish for lack of space (stream max_bytes, server max_store)."""
+
+
 class RequestFailed(BusError):
     """A request/reply call got no answer or an error answer."""
 

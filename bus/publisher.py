@@ -12,7 +12,7 @@ from nats.js.api import PubAck
 from nats.js.errors import APIError, NoStreamResponseError
 
 from bus.config import BusConfig
-from bus.errors import PublishFailed
+from bus.errors import PublishFailed, StoreFull
 from bus.tracing import TRACEPARENT, traceparent
 from contracts import ContractError, Envelope, encode
 from contracts.subjects import EVENTS_STREAM
@@ -31,6 +31,8 @@ _TRANSIENT = (
     ConnectionClosedError,
     OutboundBufferLimitError,
 )
+# JetStream error codes for "no space": stream max_bytes with discard new, server max_store.
+_NO_SPACE = frozenset({10077, 10023})
 
 
 def event_headers(event: Envelope) -> dict[str, str]:
@@ -82,8 +84,18 @@ class Publisher:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
             except APIError as exc:
-                # Refused by the server (stream full, message too large): not worth retrying.
-                raise PublishFailed(f"server refused {subject}: {exc.description or exc}") from None
+                reason = f"server refused {subject}: {exc.description or exc}"
+                if exc.err_code in _NO_SPACE:
+                    # Not stored, and said so: the caller holds its work until space returns.
+                    raise StoreFull(f"{reason} (storage full)") from None
+                if exc.code == 503 and attempt < self._attempts:
+                    # JetStream still recovering after a restart: as transient as a timeout.
+                    log.warning("publish.retry", subject=subject, attempt=attempt, error=reason)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                # Refused for good (message too large, no such stream): not worth retrying.
+                raise PublishFailed(reason) from None
         raise AssertionError("unreachable")
 
     async def publish_many(self, events: Iterable[Envelope]) -> list[PubAck]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any, ClassVar
 
 import structlog
 
 from agents.knowledge.store import KnowledgeStore
 from agents.worker import Worker
+from bus.errors import Unavailable
 from contracts import Envelope
 from contracts.subjects import RPC_KNOWLEDGE_HISTORY, RPC_KNOWLEDGE_SEARCH
 
@@ -35,6 +37,11 @@ class Knowledge(Worker):
         """One transaction per fetched batch; the consumer acks only after this returns."""
         try:
             await self.store.add_batch(events)
+        except sqlite3.OperationalError as exc:
+            # Disk full, read-only, locked, I/O error: the events are fine, the file is not. Hold
+            # them (unacked, never dead-lettered) until it can write again.
+            self.failed += len(events)
+            raise Unavailable(f"knowledge store cannot write: {exc}") from exc
         except Exception:
             self.failed += len(events)
             raise

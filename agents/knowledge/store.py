@@ -7,6 +7,7 @@ absorbed. The stream is the source of truth; this file can be rebuilt by replayi
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,8 +104,14 @@ class KnowledgeStore:
 
     async def add_batch(self, events: Sequence[Envelope]) -> int:
         """Insert events in one transaction; returns how many were new (duplicates are ignored)."""
-        cursor = await self._db.executemany(_INSERT, [_row(e) for e in events])
-        await self._db.commit()
+        try:
+            cursor = await self._db.executemany(_INSERT, [_row(e) for e in events])
+            await self._db.commit()
+        except BaseException:
+            # Leave no half-written transaction behind: the retry starts clean.
+            with contextlib.suppress(Exception):
+                await self._db.rollback()
+            raise
         # rowcount counts the rows this statement inserted (not the FTS trigger's): ignored dupes are 0.
         return cursor.rowcount
 
