@@ -65,11 +65,20 @@ def jenkinsfile(path: str, content: str) -> list[Finding]:
         if post is None or next(groovy.child_blocks(post, condition), None) is None:
             at = post.line(text) if post else line
             out.append(_jenkins(path, "jenkins-post", f"no `post {{ {condition} {{ ... }} }}` section", at))
-    for name, value, at in groovy.environment_assignments(content):
-        if SECRET_KEY_PATTERN.search(name) and is_literal(value):
-            message = f"`{name}` is not set through credentials('<id>')"
-            out.append(_jenkins(path, "jenkins-credentials", message, at))
+    for name, at in jenkins_secret_literals(content):
+        message = f"`{name}` is not set through credentials('<id>')"
+        out.append(_jenkins(path, "jenkins-credentials", message, at))
     return out
+
+
+def jenkins_secret_literals(content: str) -> list[tuple[str, int]]:
+    """``(name, line)`` of each ``environment {}`` variable named like a secret whose value is a literal
+    rather than ``credentials('id')`` or another reference (shared by QA and security)."""
+    return [
+        (name, line)
+        for name, value, line in groovy.environment_assignments(content)
+        if SECRET_KEY_PATTERN.search(name) and is_literal(value)
+    ]
 
 
 def _jenkins(path: str, rule: str, message: str, line: int) -> Finding:

@@ -43,10 +43,27 @@ def _under(directory: str, suffixes: tuple[str, ...]) -> Callable[[PurePosixPath
     )
 
 
-def is_helm_template(path: PurePosixPath | str) -> bool:
-    """``charts/<chart>/templates/...``: Go templates, not YAML."""
-    parts = PurePosixPath(path).parts
-    return any(parts[i] == "charts" and parts[i + 2] == "templates" for i in range(len(parts) - 2))
+def is_helm_template(path: PurePosixPath | str, chart_roots: Iterable[str] = ()) -> bool:
+    """Go templates, not YAML: ``charts/<chart>/templates/...``, or ``<root>/templates/...`` for any chart
+    root (a directory holding a Chart.yaml) in ``chart_roots``."""
+    pure = PurePosixPath(path)
+    parts = pure.parts
+    if any(parts[i] == "charts" and parts[i + 2] == "templates" for i in range(len(parts) - 2)):
+        return True
+    return any(pure.is_relative_to(PurePosixPath(root, "templates")) for root in chart_roots)
+
+
+def chart_roots(paths: Iterable[str]) -> frozenset[str]:
+    """Directories holding a Helm ``Chart.yaml``."""
+    return frozenset(
+        PurePosixPath(p).parent.as_posix() for p in paths if PurePosixPath(p).name == "Chart.yaml"
+    )
+
+
+def _dockerfile(path: PurePosixPath) -> bool:
+    # `Dockerfile.dockerignore` is BuildKit's per-Dockerfile ignore file, not a Dockerfile.
+    named = _name_matches("Dockerfile", "Dockerfile.*", "*.Dockerfile", "*.dockerfile")(path)
+    return named and not path.name.endswith(".dockerignore")
 
 
 def _kubernetes(path: PurePosixPath) -> bool:
@@ -55,7 +72,7 @@ def _kubernetes(path: PurePosixPath) -> bool:
 
 
 ROUTES: tuple[tuple[str, Callable[[PurePosixPath], bool]], ...] = (
-    (DOCKERFILE, _name_matches("Dockerfile", "Dockerfile.*", "*.Dockerfile", "*.dockerfile")),
+    (DOCKERFILE, _dockerfile),
     (COMPOSE, _name_matches("docker-compose*.yml", "docker-compose*.yaml", "compose*.yml", "compose*.yaml")),
     (GITHUB_WORKFLOW, lambda path: is_github_workflow(path.as_posix())),
     (GITLAB_CI, lambda path: is_gitlab_ci(path.as_posix())),
@@ -65,21 +82,26 @@ ROUTES: tuple[tuple[str, Callable[[PurePosixPath], bool]], ...] = (
     (ECS_TASK_DEFINITION, _name_matches("*task-definition*.json", "*taskdef*.json")),
     (ECS_SERVICE, _name_matches("ecs-service*.json", "*-ecs-service*.json")),
     (TERRAFORM, lambda path: path.suffix in (".tf", ".tfvars")),
-    (YAML, lambda path: path.suffix in _YAML_SUFFIXES and not is_helm_template(path)),
+    (YAML, lambda path: path.suffix in _YAML_SUFFIXES),
     (JSON, lambda path: path.suffix == ".json"),
 )
 
 
-def validators_for(path: str) -> list[str]:
-    """The validators that check ``path`` (possibly none: README.md, NOTES.txt, templates)."""
+def validators_for(path: str, charts: Iterable[str] = ()) -> list[str]:
+    """The validators that check ``path`` (none for README.md, NOTES.txt or Helm templates);
+    ``charts`` are the chart roots of the artifact set (see ``chart_roots``)."""
     pure = PurePosixPath(path)
+    if is_helm_template(pure, charts):
+        return []
     return [name for name, matches in ROUTES if matches(pure)]
 
 
 def plan(paths: Iterable[str]) -> dict[str, list[str]]:
     """Validator -> the sorted paths it checks; validators with nothing to check are left out."""
+    ordered = sorted(paths)
+    charts = chart_roots(ordered)
     out: dict[str, list[str]] = {}
-    for path in sorted(paths):
-        for name in validators_for(path):
+    for path in ordered:
+        for name in validators_for(path, charts):
             out.setdefault(name, []).append(path)
     return out

@@ -236,7 +236,7 @@ def looks_secret(value: str) -> bool:
     return len(value) >= 8 and entropy(value) >= 3.0 and (classes >= 2 or len(value) >= 20)
 
 
-def _pointer_key(key: str) -> bool:
+def is_pointer_key(key: str) -> bool:
     """A key that names or points at a secret (``secretName``, ``PASSWORD_FILE``) rather than holding one."""
     flat = re.sub(r"[^a-z0-9]", "", key.lower())
     return flat.endswith(_POINTER_SUFFIXES) or flat in {"secrets", "secret"}
@@ -261,7 +261,7 @@ def find(text: str, *, strict: bool = True) -> Iterator[Hit]:
                 value = match.group("secret")
                 if detector.rule == "SEC-SECRET-009" and not SECRET_KEY_PATTERN.search(key or ""):
                     continue
-                if key and detector.rule == "SEC-SECRET-010" and _pointer_key(key):
+                if key and detector.rule == "SEC-SECRET-010" and is_pointer_key(key):
                     continue
                 if not (looks_secret(value) if strict else is_literal(value)):
                     continue
