@@ -34,8 +34,11 @@ _STORE = re.compile(r'store_dir: "([^"]+)"')
 
 
 def random_passwords() -> dict[str, str]:
-    """A fresh password per user, keyed by its environment variable."""
-    return {u.password_env: secrets.token_urlsafe(18) for u in users()}
+    """A fresh password per user, keyed by its environment variable.
+
+    A letter first, then hex: nats-server parses a variable's value like a config value.
+    """
+    return {u.password_env: "p" + secrets.token_hex(24) for u in users()}
 
 
 def config_ports(conf: Path) -> list[int]:

@@ -21,7 +21,8 @@ bus/consumer.py, bus/publisher.py, nats-py's JetStream and KV calls):
 - ``sys`` is the system account user for server monitoring (``nats server report``).
 
 Passwords are never in these files: each user's password is the server's environment variable
-``ORCHESTRA_<USER>_PASSWORD`` (plain text or a bcrypt hash from ``nats server passwd``).
+``ORCHESTRA_<USER>_PASSWORD`` (letters and digits starting with a letter: nats-server parses the
+value like a config value, so a leading digit would turn it into a number).
 """
 
 from __future__ import annotations
@@ -235,8 +236,8 @@ def render_conf(all_users: list[User] | None = None) -> str:
         "# No secret is in this file. Each password is read from the server's environment:",
         *(f"#   {u.password_env:<36} user {u.name}" for u in all_users),
         "# A variable that is not set stops the server at start-up (no default password exists).",
-        "# The value may be a bcrypt hash (`nats server passwd`): then the server never sees the",
-        "# plain text, which only the agent's ORCHESTRA_PASSWORD holds.",
+        "# The server parses a variable's value like a config value: use letters and digits that",
+        '# start with a letter (e.g. "p$(openssl rand -hex 24)"); a leading digit makes it a number.',
         "",
         "accounts {",
     ]
