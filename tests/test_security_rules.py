@@ -576,3 +576,14 @@ def test_literal_detection() -> None:
 
 def test_detector_rules_are_unique() -> None:
     assert len({d.rule for d in DETECTORS}) == len(DETECTORS)
+
+
+def test_helm_values_keep_secure_defaults() -> None:
+    chart = {"charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n"}
+    empty = {**chart, "charts/app/values.yaml": "replicaCount: 2\nsecurityContext: {}\nresources: {}\n"}
+    found = [(f.rule, f.line, f.severity) for f in rules.scan(empty)]
+    assert found == [("SEC-HELM-001", 2, Severity.MEDIUM), ("SEC-HELM-001", 3, Severity.MEDIUM)]
+    filled = {**chart, "charts/app/values.yaml": "securityContext:\n  runAsNonRoot: true\n"}
+    assert rules.scan(filled) == []
+    # A values.yaml outside a chart is somebody else's file.
+    assert rules.scan({"other/values.yaml": "resources: {}\n"}) == []

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from contracts.payloads import Finding
 from contracts.vocabulary import Severity
 
-MAX_MESSAGE = 4_000  # contracts.payloads.Text
+MAX_MESSAGE = 1_000  # well inside contracts.payloads.Text: a report of many findings stays small
 MAX_NAME = 128  # contracts.payloads.Name
 
 LEVELS: dict[str, Severity] = {
@@ -44,12 +44,16 @@ def finding(
     return Finding(
         file=file or ".",
         rule=(rule or "unknown")[:MAX_NAME],
-        message=(message.strip() or rule)[:MAX_MESSAGE],
+        message=_clip(message.strip() or rule),
         severity=severity,
         line=line if line is not None and line >= 0 else None,
         tool=tool[:MAX_NAME] if tool else None,
-        fix=fix[:MAX_MESSAGE],
+        fix=_clip(fix),
     )
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
 def tool_missing(tool: str, files: Iterable[str], *, severity: Severity = Severity.HIGH) -> list[Finding]:

@@ -12,6 +12,7 @@ finding has file, line, rule id, severity, a message and a concrete ``fix``. Rul
 - SEC-DOCKER-001..006  container rules              (agents.security.dockerfile)
 - SEC-K8S-001..012     Kubernetes pod/Secret rules  (agents.security.kubernetes)
 - SEC-COMPOSE-001..005 Compose rules                (agents.security.compose)
+- SEC-HELM-001         empty secure defaults in chart values (agents.security.helm)
 - SEC-GHA-001..006, SEC-GITLAB-001, SEC-JENKINS-001  CI rules (agents.security.ci)
 - SEC-SECRET-001..010  secret values                (agents.security.secrets_scan)
 
@@ -21,10 +22,11 @@ A report passes when no finding is HIGH or CRITICAL (``Severity.blocking``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import PurePosixPath
 
 from agents.qa import routes
 from agents.qa.findings import sort_key
-from agents.security import ci, compose, dockerfile, kubernetes, secrets_scan
+from agents.security import ci, compose, dockerfile, helm, kubernetes, secrets_scan
 from contracts.payloads import Finding
 
 __all__ = ["passed", "scan"]
@@ -49,6 +51,10 @@ def scan(files: Mapping[str, str]) -> list[Finding]:
             elif validator in PER_FILE:
                 out += PER_FILE[validator](path, files[path])
     out += kubernetes.check(manifests)
+    charts = routes.chart_roots(files)
+    for path in sorted(files):
+        if helm.is_values(path) and PurePosixPath(path).parent.as_posix() in charts:
+            out += helm.check(path, files[path])
     out += secrets_scan.scan(files)
     return sorted(out, key=sort_key)
 
