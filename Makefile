@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TOOLS := .tools
 CHECKOV := $(TOOLS)/checkov/bin/checkov
+HELM_PY := $(TOOLS)/helm/bin/python
 EXAMPLE ?= examples/fastapi-service
 
-.PHONY: install run test lint format bench checkov schema clean
+.PHONY: install run test lint format bench checkov helm-tools schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,13 +26,22 @@ $(CHECKOV):
 
 checkov: $(CHECKOV)
 
+helm-tools: $(HELM_PY)
+
+# Helm's Go SDK wrapped for Python: renders and lints deploy/helm without a helm binary.
+$(HELM_PY):
+	test -x $(HELM_PY) || $(PYTHON) -m venv $(TOOLS)/helm
+	$(HELM_PY) -m pip install --quiet --upgrade pip
+	$(HELM_PY) -m pip install --quiet 'helm-python-sdk>=0.2,<0.3' pyyaml
+
 run: $(STAMP)
 	$(BIN)/orchestra demo --project $(EXAMPLE)
 
-test: $(STAMP) $(CHECKOV)
+test: $(STAMP) $(CHECKOV) $(HELM_PY)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	ORCHESTRA_CHECKOV=$(abspath $(CHECKOV)) $(BIN)/python -m pytest -q
+	ORCHESTRA_CHECKOV=$(abspath $(CHECKOV)) ORCHESTRA_HELM_PYTHON=$(abspath $(HELM_PY)) \
+		$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

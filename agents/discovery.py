@@ -16,8 +16,7 @@ from nats.micro.request import Request
 from nats.micro.service import EndpointStats, Service, ServiceConfig
 
 from agents.worker import Worker
-
-SERVICE_PREFIX = "orchestra"
+from contracts.subjects import SERVICE_PREFIX, agent_status_subject
 
 
 def package_version() -> str:
@@ -56,9 +55,7 @@ async def register(nc: NATS, worker: Worker) -> Service:
             stats_handler=stats,
         ),
     )
-    await service.add_endpoint(
-        name="status", subject=f"{SERVICE_PREFIX}.svc.{worker.name}.status", handler=status
-    )
+    await service.add_endpoint(name="status", subject=agent_status_subject(worker.name), handler=status)
     return service
 
 

@@ -31,7 +31,9 @@ class OrchestraClient:
 
     @classmethod
     async def open(cls, config: BusConfig, *, wait_s: float = 0.0) -> OrchestraClient:
-        return cls(await Bus.connect(config, name="orchestra-client", wait_s=wait_s))
+        # A client never provisions: streams belong to the agents (and a client user may not
+        # change them, e.g. a different replica count than the cluster's).
+        return cls(await Bus.connect(config, name="orchestra-client", wait_s=wait_s, provision=False))
 
     async def close(self) -> None:
         await self.bus.close()

@@ -48,7 +48,8 @@ def dlq_stream_config(config: BusConfig) -> StreamConfig:
         storage=StorageType.FILE,
         max_bytes=max(config.max_bytes // 4, -1) if config.max_bytes > 0 else -1,
         discard=DiscardPolicy.NEW,
-        max_msg_size=config.max_msg_size + 64 * 1024,
+        # A dead letter carries the original bytes base64-encoded (4/3) plus its reason.
+        max_msg_size=config.max_msg_size * 4 // 3 + 64 * 1024,
         duplicate_window=config.duplicate_window_s,
         num_replicas=config.replicas,
     )

@@ -20,6 +20,13 @@ TASKS_BUCKET = "orchestra_tasks"
 
 RPC_KNOWLEDGE_SEARCH = f"{PREFIX}.rpc.knowledge.search"
 RPC_KNOWLEDGE_HISTORY = f"{PREFIX}.rpc.knowledge.history"
+# NATS micro services: every agent registers as `orchestra-<agent>` (discovery via $SRV.*).
+SERVICE_PREFIX = PREFIX
+
+
+def agent_status_subject(agent: str) -> str:
+    """The micro ``status`` endpoint of an agent."""
+    return f"{PREFIX}.svc.{agent}.status"
 
 
 def event_subject(event_type: EventType | str, task_id: str) -> str:

@@ -42,6 +42,7 @@ from contracts.subjects import (
     RPC_KNOWLEDGE_SEARCH,
     TASKS_BUCKET,
     Route,
+    agent_status_subject,
     dlq_subject,
     event_filter,
     inbox_prefix,
@@ -73,9 +74,7 @@ MICRO = "$SRV.>"
 
 def status_endpoint(agent: str) -> str:
     """The micro ``status`` endpoint of an agent (agents/discovery.py registers it)."""
-    from agents.discovery import SERVICE_PREFIX
-
-    return f"{SERVICE_PREFIX}.svc.{agent}.status"
+    return agent_status_subject(agent)
 
 
 def password_env(user: str) -> str:
