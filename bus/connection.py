@@ -80,6 +80,16 @@ async def connect(config: BusConfig, *, name: str | None = None, wait_s: float =
     one-line reason when no server answered in time.
     """
     options = connect_options(config, name=name)
+    # nats-py reports "no servers available" when the real cause (say an authorization
+    # violation) went to the error callback: keep the last one to say what really happened.
+    last_error: list[Exception] = []
+    log_error = options["error_cb"]
+
+    async def remember(exc: Exception) -> None:
+        last_error[:] = [exc]
+        await log_error(exc)
+
+    options["error_cb"] = remember
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     delay = 0.2
@@ -88,12 +98,14 @@ async def connect(config: BusConfig, *, name: str | None = None, wait_s: float =
             nc = await nats.connect(**options)
         except Exception as exc:  # nats raises several unrelated types for "not there"
             if loop.time() + delay > deadline:
-                reason = str(exc) or type(exc).__name__
+                cause = last_error[0] if last_error else exc
+                reason = str(cause) or type(cause).__name__
                 raise ServerUnavailable(f"cannot reach NATS at {config.nats_url}: {reason}") from None
             log.info("nats.connect_retry", url=config.nats_url, error=str(exc), retry_in_s=delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
             continue
-        # nats-py reads this option on every reconnect: from now on an agent outlives any outage.
+        # nats-py reads these on every reconnect: from now on an agent outlives any outage.
         nc.options["max_reconnect_attempts"] = -1
+        nc.options["error_cb"] = log_error
         return nc

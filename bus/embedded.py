@@ -90,7 +90,9 @@ class EmbeddedServer:
             "jetstream {\n  " + "\n  ".join(js) + "\n}",
         ]
         if self.config_file:
-            lines.append(f'include "{Path(self.config_file).resolve()}"')
+            # nats-server resolves an include relative to the including file, even an absolute one.
+            rel = os.path.relpath(Path(self.config_file).resolve(), self.store_dir.resolve())
+            lines.append(f'include "{rel}"')
         path = self.store_dir / "embedded.conf"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
