@@ -16,7 +16,8 @@ class BusConfig(BaseModel):
 
     Parameters (environment variable in brackets):
       nats_url: server URL(s), comma separated [NATS_URL]; default embedded server.
-      user / password / token / creds: credentials for a secured server [ORCHESTRA_USER, ...].
+      user / password / token / creds: credentials for a secured server [ORCHESTRA_USER, ...];
+        ORCHESTRA_PASSWORD_FILE names a file holding the password (compose/Kubernetes secrets).
       tls_ca / tls_cert / tls_key: TLS files; setting tls_ca turns TLS on.
       replicas: stream replicas (1 embedded, 3 on a cluster).
       max_bytes: EVENTS stream size limit; publishing past it fails loudly (discard new).
@@ -65,6 +66,10 @@ class BusConfig(BaseModel):
             if key in env and env[key] != "":
                 raw = env[key]
                 values[field] = tuple(float(x) for x in raw.split(",")) if field == "nak_delays_s" else raw
+        # Compose `secrets:` and Kubernetes secret volumes hand passwords over as files.
+        password_file = env.get(_ENV_PREFIX + "PASSWORD_FILE")
+        if password_file and "password" not in values:
+            values["password"] = Path(password_file).read_text(encoding="utf-8").strip()
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
