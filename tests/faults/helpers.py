@@ -48,10 +48,10 @@ def note(task_id: str, text: str = "hello", *, source: Source = SRC) -> Any:
 
 
 async def until(
-    predicate: Callable[[], Any], *, timeout: float, interval: float = 0.05, what: str = "condition"
+    predicate: Callable[[], Any], *, within: float, interval: float = 0.05, what: str = "condition"
 ) -> Any:
-    """Poll ``predicate`` (sync or async) until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
+    """Poll ``predicate`` (sync or async) until it returns something truthy; fail after ``within`` s."""
+    deadline = time.monotonic() + within
     last: Any = None
     while True:
         last = predicate()
@@ -60,7 +60,7 @@ async def until(
         if last:
             return last
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what} (last: {last!r})")
+            raise AssertionError(f"timed out after {within:.1f}s waiting for {what} (last: {last!r})")
         await asyncio.sleep(interval)
 
 
@@ -74,26 +74,31 @@ async def stream_count(js: JetStreamContext, stream: str = EVENTS_STREAM, subjec
 
 async def stream_ids(js: JetStreamContext, stream: str = EVENTS_STREAM) -> list[str]:
     """The Nats-Msg-Id of every message in ``stream``, in stream order (one direct get per message)."""
-    info = await js.stream_info(stream)
-    ids: list[str] = []
+    msgs = await raw_messages(js, stream)
+    return [(msg.headers or {}).get("Nats-Msg-Id", f"seq-{msg.seq}") for msg in msgs]
+
+
+async def raw_messages(js: JetStreamContext, stream: str = EVENTS_STREAM) -> list[Any]:
+    """Every message of ``stream`` as stored (subject, headers, data), by direct get."""
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        return []
+    if not info.state.messages:
+        return []
+    out = []
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
         try:
-            msg = await js.get_msg(stream, seq)
+            out.append(await js.get_msg(stream, seq))
         except NotFoundError:
             continue
-        ids.append((msg.headers or {}).get("Nats-Msg-Id", f"seq-{seq}"))
-    return ids
+    return out
 
 
 async def stream_bytes(js: JetStreamContext, stream: str = EVENTS_STREAM) -> list[bytes]:
     """The raw data of every message in ``stream``."""
-    info = await js.stream_info(stream)
     out: list[bytes] = []
-    for seq in range(info.state.first_seq, info.state.last_seq + 1):
-        try:
-            msg = await js.get_msg(stream, seq)
-        except NotFoundError:
-            continue
+    for msg in await raw_messages(js, stream):
         out.append(msg.data or b"")
         out.extend(v.encode() for v in (msg.headers or {}).values())
     return out
@@ -101,16 +106,8 @@ async def stream_bytes(js: JetStreamContext, stream: str = EVENTS_STREAM) -> lis
 
 async def dead_letters(js: JetStreamContext, consumer: str | None = None) -> list[DeadLetter]:
     """Every dead letter (of one consumer, or all)."""
-    try:
-        info = await js.stream_info(DLQ_STREAM)
-    except NotFoundError:
-        return []
     letters = []
-    for seq in range(info.state.first_seq, info.state.last_seq + 1):
-        try:
-            msg = await js.get_msg(DLQ_STREAM, seq)
-        except NotFoundError:
-            continue
+    for msg in await raw_messages(js, DLQ_STREAM):
         letter = DeadLetter.model_validate_json(msg.data or b"")
         if consumer is None or letter.consumer == consumer:
             letters.append(letter)
@@ -141,5 +138,5 @@ def assert_exactly_once(stream_ids_: list[str], rows: list[tuple[str, str, str]]
     assert len(stream_ids_) == len(set(stream_ids_)), "duplicate Nats-Msg-Id in the stream"
     missing = set(stream_ids_) - set(ids)
     extra = set(ids) - set(stream_ids_)
-    assert not missing, f"{len(missing)} acknowledged events missing from the store, e.g. {sorted(missing)[:3]}"
+    assert not missing, f"{len(missing)} acknowledged events not in the store, e.g. {sorted(missing)[:3]}"
     assert not extra, f"{len(extra)} stored events the stream does not hold, e.g. {sorted(extra)[:3]}"
