@@ -46,31 +46,22 @@ _POINTER_SUFFIXES = (
     "rotation", "policy", "enabled", "required", "header", "from", "key_ref", "keyref", "template",
 )  # fmt: skip
 _REFERENCE_PREFIXES = (
-    "arn:", "vault:", "ssm:", "secretsmanager:", "ref+", "projects/", "sm://", "secret://", "k8s://",
-    "/", "./", "../", "~/", "file:", "!", "$", "%", "@",
+    "arn:", "vault:", "ssm:", "secretsmanager:", "ref+", "projects/", "sm://", "secret://", "k8s://", "file:",
+    "!",  # a YAML tag: !Ref, !Sub, !GetAtt
+    "$",  # a variable: $DB_PASSWORD, ${DB_PASSWORD}, $(cat /run/secrets/x)
 )  # fmt: skip
 _REFERENCE_MARKERS = (
-    "${{",
-    "${",
-    "$(",
-    "{{",
-    "#{",
-    "<%",
-    "credentials(",
-    "secrets.",
-    "vars.",
-    "env.",
-    "valuefrom",
-    "(",
-)
+    "${{", "${", "$(", "{{", "#{", "<%", "credentials(", "secrets.", "vars.", "env.", "valuefrom",
+    "(",  # an expression or function call (jsonencode(...), credentials('id')), not a literal
+)  # fmt: skip
+_PATH = re.compile(r"^(?:/|\./|\.\./|~/)[\w./-]*$")  # /run/secrets/db_password (not base64 like /9j+Q==)
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:<[^>]*>|\[[^\]]*\]|change[-_ ]?me.*|replace[-_ ]?me.*|changeit|todo|tbd|fixme|x{3,}|\*+|\.{3}|"
     r"dummy|example|placeholder|your[-_].*|null|none|nil|undefined|~|true|false|redacted|\[redacted\]|"
     r"not[-_]?set|unset|empty|secret|password|-+)$"
 )
-_NAME_LIKE = re.compile(
-    r"^[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+$"
-)  # app-secrets, var.db_password, registry-creds
+# A name, not a secret: app-secrets, var.db_password, registry-creds.
+_NAME_LIKE = re.compile(r"^[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+$")
 
 
 @dataclass(frozen=True)
@@ -208,7 +199,11 @@ def is_reference(value: str) -> bool:
     """True if ``value`` points at a secret (``${{ secrets.X }}``, ``{{ .Values.x }}``, an ARN, a path...)."""
     text = value.strip().strip("\"'")
     lowered = text.lower()
-    return text.startswith(_REFERENCE_PREFIXES) or any(marker in lowered for marker in _REFERENCE_MARKERS)
+    return (
+        text.startswith(_REFERENCE_PREFIXES)
+        or bool(_PATH.match(text))
+        or any(marker in lowered for marker in _REFERENCE_MARKERS)
+    )
 
 
 def is_placeholder(value: str) -> bool:
