@@ -379,6 +379,11 @@ def test_kubernetes_removed_api_is_an_error() -> None:
     assert not result.passed
 
 
+def test_kubernetes_misspelt_core_kind_is_an_error() -> None:
+    result = validate({"k8s/svc.yaml": "apiVersion: v1\nkind: Servic\nmetadata:\n  name: app\n"})
+    assert one(result.findings, "kubernetes-validate").severity == Severity.HIGH
+
+
 def test_kubernetes_custom_resource_is_reported_but_passes() -> None:
     content = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: app\n"
     result = validate({"k8s/rollout.yaml": content})

@@ -23,7 +23,7 @@ from contracts.vocabulary import Severity
 
 # --- Kubernetes ---------------------------------------------------------------------------------
 
-_BUILTIN_GROUP = re.compile(r"^(?:[^./]+|[^/]*\.k8s\.io)$")  # "", "apps", "networking.k8s.io"
+_BUILTIN_GROUP = re.compile(r"^(?:[^./]*|[^/]*\.k8s\.io)$")  # "" (core), "apps", "networking.k8s.io"
 
 
 def kubernetes(contents: Mapping[str, str], paths: Sequence[str], version: str) -> Outcome:
@@ -34,8 +34,7 @@ def kubernetes(contents: Mapping[str, str], paths: Sequence[str], version: str) 
     """
     tool = "kubernetes-validate"
     try:
-        import kubernetes_validate
-        from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, VersionNotSupportedError
+        import kubernetes_validate  # noqa: F401  (imported here: a missing library is a finding)
     except ImportError:
         return Outcome(tool, "missing", tool_missing(tool, paths))
     out: list[Finding] = []
@@ -43,62 +42,43 @@ def kubernetes(contents: Mapping[str, str], paths: Sequence[str], version: str) 
         try:
             docs = list(documents(contents[path]))
         except yaml.YAMLError as exc:
-            out.append(
-                finding(
-                    path,
-                    "yaml-syntax",
-                    f"not valid YAML: {_first_line(exc)}",
-                    line=error_line(exc),
-                    tool=tool,
-                )
-            )
+            message = f"not valid YAML: {_first_line(exc)}"
+            out.append(finding(path, "yaml-syntax", message, line=error_line(exc), tool=tool))
             continue
         for data, node in docs:
-            if data is None:
-                continue
-            line = node.start_mark.line + 1
-            if not isinstance(data, dict) or not data.get("apiVersion") or not data.get("kind"):
-                out.append(
-                    finding(
-                        path,
-                        tool,
-                        "not a Kubernetes object (apiVersion and kind are required)",
-                        line=line,
-                        tool=tool,
-                    )
-                )
-                continue
-            what = f"{data['kind']}/{(data.get('metadata') or {}).get('name', '?')}"
-            try:
-                kubernetes_validate.validate(data, version, strict=True)
-            except ValidationError as exc:
-                at = node_line(node, list(exc.path), unexpected=exc.message)
-                out.append(finding(path, tool, f"{what}: {exc.message}", line=at, tool=tool))
-            except SchemaNotFoundError:
-                group = str(data["apiVersion"]).rpartition("/")[0]
-                custom = not _BUILTIN_GROUP.match(group)
-                message = f"{what}: no schema for {data['apiVersion']} {data['kind']} in Kubernetes {version}"
-                out.append(
-                    finding(
-                        path,
-                        "crd-not-validated" if custom else tool,
-                        message
-                        + (" (custom resource, not validated)" if custom else " (removed or unknown API)"),
-                        severity=Severity.INFO if custom else Severity.HIGH,
-                        line=line,
-                        tool=tool,
-                    )
-                )
-            except VersionNotSupportedError:
-                out.append(
-                    finding(
-                        path, tool, f"kubernetes-validate has no schemas for Kubernetes {version}", tool=tool
-                    )
-                )
-                break
-            except Exception as exc:  # a library bug must not pass the file
-                out.extend(tool_crashed(tool, [path], f"{type(exc).__name__}: {exc}"))
+            if data is not None:
+                out += _kubernetes_document(path, data, node, version)
     return Outcome(tool, tool_version(tool), out)
+
+
+def _kubernetes_document(path: str, data: Any, node: yaml.Node, version: str) -> list[Finding]:
+    from kubernetes_validate import validate
+    from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, VersionNotSupportedError
+
+    tool = "kubernetes-validate"
+    line = node.start_mark.line + 1
+    if not isinstance(data, dict) or not data.get("apiVersion") or not data.get("kind"):
+        message = "not a Kubernetes object (apiVersion and kind are required)"
+        return [finding(path, tool, message, line=line, tool=tool)]
+    what = f"{data['kind']}/{(data.get('metadata') or {}).get('name', '?')}"
+    try:
+        validate(data, version, strict=True)
+    except ValidationError as exc:
+        at = node_line(node, list(exc.path), unexpected=exc.message)
+        return [finding(path, tool, f"{what}: {exc.message}", line=at, tool=tool)]
+    except SchemaNotFoundError:
+        message = f"{what}: no schema for {data['apiVersion']} {data['kind']} in Kubernetes {version}"
+        if _BUILTIN_GROUP.match(str(data["apiVersion"]).rpartition("/")[0]):
+            return [finding(path, tool, f"{message} (removed or unknown API)", line=line, tool=tool)]
+        message += " (custom resource, not validated)"
+        return [finding(path, "crd-not-validated", message, severity=Severity.INFO, line=line, tool=tool)]
+    except VersionNotSupportedError:
+        return [
+            finding(path, tool, f"kubernetes-validate has no schemas for Kubernetes {version}", tool=tool)
+        ]
+    except Exception as exc:  # a library bug must not pass the file
+        return tool_crashed(tool, [path], f"{type(exc).__name__}: {exc}")
+    return []
 
 
 # --- ECS (botocore shapes) ----------------------------------------------------------------------
