@@ -18,7 +18,7 @@ class AgentSettings(BaseModel):
     credentials_deadline_s / validation_deadline_s: how long DevOps waits for the credential
       manager and for QA + security before failing the task naming the silent agent.
     sweep_interval_s: how often DevOps checks deadlines.
-    with_checkov: let security run checkov when it is installed [ORCHESTRA_CHECKOV].
+    security_checkov: let security also run checkov when it is installed [ORCHESTRA_SECURITY_CHECKOV].
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -30,7 +30,7 @@ class AgentSettings(BaseModel):
     credentials_deadline_s: float = Field(60.0, gt=0)
     validation_deadline_s: float = Field(300.0, gt=0)
     sweep_interval_s: float = Field(2.0, gt=0)
-    checkov: str | None = None
+    security_checkov: bool = True
     instance: str = Field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
 
     @classmethod

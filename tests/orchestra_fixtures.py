@@ -65,6 +65,8 @@ async def start_orchestra(
     workspace = tmp / "workspace"
     workspace.mkdir()
     config = BusConfig(nats_url=server.url, ack_wait_s=10, nak_delays_s=(0.1, 0.3, 1.0), fetch_timeout_s=0.3)
+    # checkov costs seconds per task: tests that want it ask for it (security_checkov=True).
+    settings_overrides.setdefault("security_checkov", False)
     settings = AgentSettings(
         workspace=workspace,
         knowledge_db=tmp / "knowledge.sqlite3",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
+from agents.security.checkov import available as checkov_available
+from agents.security.checkov import run_checkov
+from agents.security.rules import passed as rules_passed
 from agents.security.rules import scan
 from agents.worker import Context, Worker, handles
 from contracts import Envelope, EventType
@@ -22,7 +25,7 @@ class Security(Worker):
         files = {f.path: f.content for f in artifacts.files}
         findings: list[Finding] = await asyncio.to_thread(self._audit, files)
         blocking = [f for f in findings if f.severity.blocking]
-        passed = not blocking
+        passed = rules_passed(findings)
         summary = f"{len(findings)} finding(s), {len(blocking)} blocking (high or critical)"
         ctx.emit(
             EventType.REPORT_SECURITY,
@@ -31,4 +34,7 @@ class Security(Worker):
         ctx.note(NoteKind.STATUS, f"Security: {'passed' if passed else 'blocked'} - {summary}")
 
     def _audit(self, files: dict[str, str]) -> list[Finding]:
-        return list(scan(files))
+        findings = list(scan(files))
+        if self.settings.security_checkov and checkov_available():
+            findings += run_checkov(files)
+        return findings
