@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from agents.cli.common import EXIT_FAILED, EXIT_OK, JsonOut, NatsUrl, bus_config, emit_json, run
@@ -57,6 +59,47 @@ def store(
         async with await OrchestraClient.open(bus_config(nats_url)) as client:
             event_id = await client.note(text, kind=type, agent=agent, task_id=task)
         emit_json({"id": event_id}) if as_json else typer.echo(event_id)
+        return EXIT_OK
+
+    raise typer.Exit(body())
+
+
+@app.command()
+def rebuild(
+    out: Path = typer.Option(..., "--out", help="The new SQLite file (must not exist yet)."),
+    nats_url: str | None = NatsUrl,
+    as_json: bool = JsonOut,
+) -> None:
+    """Replay the whole event stream into a new knowledge file (the stream is the source of truth).
+
+    Stop the knowledge agent first, then start it on the new file: what it would have stored in
+    between is still pending on its durable consumer and arrives (duplicates are ignored)."""
+    from agents.knowledge.rebuild import rebuild as replay_into
+    from bus.runtime import Bus
+
+    @run
+    async def body() -> int:
+        bus = await Bus.connect(bus_config(nats_url), name="orchestra-rebuild", provision=False)
+        try:
+            result = await replay_into(bus.js, out)
+        finally:
+            await bus.close(timeout_s=5)
+        summary = {
+            "out": str(result.path),
+            "messages": result.messages,
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "invalid": result.invalid,
+            "last_seq": result.last_seq,
+        }
+        if as_json:
+            emit_json(summary)
+        else:
+            typer.echo(
+                f"{result.path}: {result.stored} events from {result.messages} stream messages "
+                f"(up to seq {result.last_seq}; {result.duplicates} duplicate ids, "
+                f"{result.invalid} invalid skipped)"
+            )
         return EXIT_OK
 
     raise typer.Exit(body())

@@ -23,6 +23,7 @@ from agents.cli.common import (
     fail,
     run,
 )
+from agents.cli.dlq import app as dlq_app
 from agents.cli.render import print_status
 from agents.logs import configure_logging
 from agents.runner import AGENTS, Orchestra, UnknownAgent, run_until_signal
@@ -40,6 +41,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(knowledge_cli.app, name="knowledge")
+app.add_typer(dlq_app, name="dlq")
 contracts_app = typer.Typer(help="The event contracts.", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 
