@@ -408,16 +408,20 @@ async def test_client_submits_watches_and_nothing_else(deploy_nats) -> None:
 
 
 async def test_a_client_without_the_streams_cannot_create_them(tmp_path: Path) -> None:
-    """Only agents and admin provision: a client that comes first fails instead of creating."""
+    """Only agents and admin provision: a client that comes first cannot submit (nothing is
+    stored) instead of creating streams; once an agent provisioned them it can."""
+    from bus.errors import PublishFailed
+
     env = local.random_passwords()
     server = local.single(tmp_path, env).start()
     try:
-        config = config_for((server, env), CLIENT, publish_timeout_s=1.0)
-        with pytest.raises(nats.errors.TimeoutError):
-            await OrchestraClient.open(config)
+        config = config_for((server, env), CLIENT, publish_timeout_s=0.5, publish_attempts=2)
+        client = await OrchestraClient.open(config)
+        with pytest.raises(PublishFailed):
+            await client.submit("Deploy to Kubernetes", "p")
         agent = await Bus.connect(config_for((server, env), "architect"))
         await agent.close(timeout_s=5)
-        client = await OrchestraClient.open(config)
+        assert await client.submit("Deploy to Kubernetes", "p")
         await client.close()
     finally:
         server.stop()
