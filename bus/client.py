@@ -5,21 +5,45 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from nats.js.api import DeliverPolicy
+from pydantic import TypeAdapter, ValidationError
 
 from bus.config import BusConfig
 from bus.runtime import Bus
 from contracts import ContractError, Envelope, EventType, Source, decode, new_event, new_id
+from contracts.envelope import Token
+from contracts.ids import derived_id
 from contracts.payloads import KnowledgeNote, ServiceSpec, StatusChanged, TaskRequested
 from contracts.subjects import RPC_KNOWLEDGE_HISTORY, RPC_KNOWLEDGE_SEARCH, status_filter
 from contracts.vocabulary import CIProvider, NoteKind, Strategy, Target
 
+T = TypeVar("T")
+_TASK_ID: TypeAdapter[str] = TypeAdapter(Token)
+
 
 def client_source(agent: str = "client") -> Source:
     return Source(agent=agent, instance=f"{socket.gethostname()}:{os.getpid()}")
+
+
+def checked(what: str, build: Callable[[], T]) -> T:
+    """Build a contract model from caller input; a bad value raises :class:`ContractError` with one
+    line naming the field, instead of pydantic's multi-line report."""
+    try:
+        return build()
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        where = ".".join(str(p) for p in errors[0]["loc"])
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        at = f"{where}: " if where else ""
+        raise ContractError(f"invalid {what}: {at}{errors[0]['msg']}{more}") from None
+
+
+def task_id_checked(task_id: str) -> str:
+    """A task id as it appears in subjects: letters, digits, ``_`` and ``-`` (no dots, no wildcards)."""
+    return checked(f"task id {task_id!r}", lambda: _TASK_ID.validate_python(task_id))
 
 
 class OrchestraClient:
@@ -57,29 +81,34 @@ class OrchestraClient:
         service: ServiceSpec | None = None,
         task_id: str | None = None,
     ) -> str:
-        """Publish ``task.requested`` and return the task id once the server stored it."""
-        task_id = task_id or new_id()
-        payload = TaskRequested(
-            text=text,
-            project=project,
-            targets=targets,
-            strategy=strategy,
-            ci=ci,
-            environments=environments,
-            output_dir=output_dir,
-            service=service,
+        """Publish ``task.requested`` and return the task id once the server stored it.
+
+        The event id derives from the task id: submitting the same ``task_id`` again (a retry after
+        a lost PubAck) is the same event, which the server's duplicate window drops."""
+        task_id = task_id_checked(task_id) if task_id else new_id()
+        payload = checked(
+            "task",
+            lambda: TaskRequested(
+                text=text,
+                project=project,
+                targets=targets,
+                strategy=strategy,
+                ci=ci,
+                environments=environments,
+                output_dir=output_dir,
+                service=service,
+            ),
         )
-        await self.bus.publish(
-            new_event(EventType.TASK_REQUESTED, payload, task_id=task_id, source=self.source)
-        )
+        event = new_event(EventType.TASK_REQUESTED, payload, task_id=task_id, source=self.source)
+        await self.bus.publish(event.model_copy(update={"id": derived_id(task_id, "task.requested")}))
         return task_id
 
     async def note(self, text: str, *, kind: NoteKind, agent: str, task_id: str | None = None) -> str:
         """Store a knowledge note (the seed's ``knowledge-manager.js store``); returns its event id."""
         event = new_event(
             EventType.KNOWLEDGE_NOTE,
-            KnowledgeNote(kind=kind, text=text, agent=agent),
-            task_id=task_id or "notes",
+            checked("note", lambda: KnowledgeNote(kind=kind, text=text, agent=agent)),
+            task_id=task_id_checked(task_id) if task_id else "notes",
             source=self.source,
         )
         await self.bus.publish(event)
@@ -90,6 +119,8 @@ class OrchestraClient:
     ) -> AsyncIterator[Envelope]:
         """Yield ``status.changed`` events: for one task from its first status until a terminal one,
         or for every task from now on (forever). ``idle_timeout_s`` bounds the wait for the next event."""
+        if task_id is not None:
+            task_id_checked(task_id)  # "a.b" or ">" would silently watch nothing, or everything
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
         async def on_msg(msg: Any) -> None:
