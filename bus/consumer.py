@@ -6,22 +6,28 @@ Delivery rules (DESIGN.md):
 - bytes that are not a valid event, a :class:`~bus.errors.Reject`, or the last allowed
   delivery failing -> a dead letter (reason + raw bytes) and ``term()``;
 - a handler that runs long keeps its message with ``in_progress()`` so it is not
-  redelivered to another replica meanwhile;
+  redelivered to another replica meanwhile (one heartbeat task per consumer does that for
+  every message in hand, rather than a task per message);
 - a handler that raises :class:`~bus.errors.Unavailable` (its disk, database or the stream is
   full or down; the message is fine) is retried in place with back-off, its message kept in
   progress: no delivery is spent and nothing is dead-lettered for it.
+
+Handlers run on ``concurrency`` long-lived lanes fed by the fetch loop, each inside the trace
+context of its message (bus/tracing.py). Creating a task (and a keep-alive task) per message cost
+about a third of the raw client's throughput; see bench/throughput.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import structlog
 from nats.aio.msg import Msg
-from nats.errors import ConnectionClosedError, TimeoutError
+from nats.errors import ConnectionClosedError
 from nats.js import JetStreamContext
 
 from bus.config import BusConfig
@@ -30,6 +36,7 @@ from bus.errors import PublishFailed, Reject, Unavailable
 from bus.observer import NOOP, ConsumerObserver
 from bus.provision import consumer_config, ensure_consumer
 from bus.publisher import MSG_ID, Publisher
+from bus.tracing import TRACEPARENT, close_trace, open_trace
 from contracts import ContractError, Envelope, decode
 from contracts.subjects import EVENTS_STREAM
 
@@ -51,7 +58,9 @@ class Consumer:
       batch_handler: alternative to ``handler``: ``async (events) -> None`` called once per
         fetched batch (the knowledge store commits a batch in one transaction).
       concurrency: handlers in flight at once (default 8).
-      observer: metrics hooks (default none).
+      observer: metrics hooks (default none). An observer that also has
+        ``fetched(consumer, count, pending)`` hears after each fetch how many messages the
+        consumer still has waiting in the stream (bus/metrics.py turns it into a gauge).
     """
 
     def __init__(
@@ -77,14 +86,23 @@ class Consumer:
         self.filter_subject = filter_subject
         self._handler = handler
         self._batch_handler = batch_handler
-        self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._observer = observer
+        self._on_fetched: Callable[[str, int, int], None] | None = getattr(observer, "fetched", None)
         self._stream = stream
         self._sub: JetStreamContext.PullSubscription | None = None
         self._stopping = asyncio.Event()
         self._loop_done: asyncio.Event | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
+        # Fetched messages waiting for a lane, and how many are queued or being handled.
+        self._queue: asyncio.Queue[Msg] = asyncio.Queue()
+        self._inflight = 0
+        self._room = asyncio.Event()  # set when a lane finished a message
+        self._idle = asyncio.Event()  # set when nothing is queued or being handled
+        self._idle.set()
+        # Messages in hand (being handled), by id (Msg is unhashable), with when they were taken.
+        self._working: dict[int, tuple[Msg, float]] = {}
+        self._helpers: list[asyncio.Task[None]] = []
+        self._span_name = f"consume {durable}"
 
     async def start(self) -> None:
         """Create (or update) the durable consumer and bind a pull subscription to it."""
@@ -99,20 +117,30 @@ class Consumer:
             await self.start()
         assert self._sub is not None
         self._loop_done = asyncio.Event()
+        self._helpers = [asyncio.create_task(self._heartbeat(), name=f"heartbeat:{self.durable}")]
+        if self._handler is not None:
+            lane = f"lane:{self.durable}"
+            self._helpers += [asyncio.create_task(self._lane(), name=lane) for _ in range(self._concurrency)]
         try:
             await self._fetch_loop(self._sub)
+        except BaseException:
+            self._cancel_helpers()
+            raise
         finally:
             self._loop_done.set()
 
     async def _fetch_loop(self, sub: JetStreamContext.PullSubscription) -> None:
         while not self._stopping.is_set():
-            want = self._config.fetch_batch if self._batch_handler else self._free_slots()
-            if want == 0:
-                await self._wait_for_slot()
+            want = self._config.fetch_batch if self._batch_handler else self._concurrency - self._inflight
+            if want <= 0:
+                self._room.clear()
+                await self._room.wait()
                 continue
             try:
                 msgs = await sub.fetch(want, timeout=self._config.fetch_timeout_s)
             except TimeoutError:
+                # The builtin: nats-py raises its own subclass, or asyncio's when the deadline ran
+                # out between its two pull requests. Both mean "nothing yet", not a failed fetch.
                 continue
             except (ConnectionClosedError, asyncio.CancelledError):
                 if self._stopping.is_set():
@@ -126,25 +154,35 @@ class Consumer:
                 )
                 await asyncio.sleep(0.5)
                 continue
+            if self._on_fetched is not None and msgs:
+                self._on_fetched(self.durable, len(msgs), _ack_tokens(msgs[-1])[1])
             if self._batch_handler is not None:
                 await self._handle_batch(msgs)
             else:
+                self._inflight += len(msgs)
+                self._idle.clear()
                 for msg in msgs:
-                    await self._slots.acquire()
-                    task = asyncio.create_task(self._handle_one(msg))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._done)
+                    self._queue.put_nowait(msg)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        self._slots.release()
+    async def _lane(self) -> None:
+        """One of ``concurrency`` handler lanes: takes the next fetched message and handles it."""
+        queue = self._queue
+        while True:
+            msg = await queue.get()
+            try:
+                await self._handle_one(msg)
+            except Exception as exc:  # a bug or a lost connection: the message comes back after ack_wait
+                log.error("consume.lane_error", consumer=self.durable, error=f"{type(exc).__name__}: {exc}")
+            finally:
+                self._inflight -= 1
+                self._room.set()
+                if self._inflight == 0:
+                    self._idle.set()
 
-    def _free_slots(self) -> int:
-        return max(self._concurrency - len(self._inflight), 0)
-
-    async def _wait_for_slot(self) -> None:
-        await self._slots.acquire()
-        self._slots.release()
+    def _cancel_helpers(self) -> None:
+        for task in self._helpers:
+            task.cancel()
+        self._helpers = []
 
     async def stop(self, timeout_s: float = 30.0) -> None:
         """Stop fetching, wait for the batch or handlers in flight (acked or nak'ed), unsubscribe.
@@ -155,10 +193,12 @@ class Consumer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         if self._loop_done is not None:
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._loop_done.wait(), timeout_s)
         if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=max(deadline - loop.time(), 0.1))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), max(deadline - loop.time(), 0.1))
+        self._cancel_helpers()
         sub, self._sub = self._sub, None
         if sub is not None:
             with contextlib.suppress(Exception):
@@ -173,17 +213,32 @@ class Consumer:
         handler = self._handler
         assert handler is not None
         started = time.perf_counter()
+        headers = msg.headers
+        # Written out rather than as context managers: this runs once per message (bench/).
+        trace = open_trace(headers.get(TRACEPARENT) if headers else None, self._span_name)
+        error: Exception | None = None
+        key = id(msg)
+        self._working[key] = (msg, time.monotonic())
         try:
-            async with self._kept_in_progress([msg]):
-                await self._call(lambda: handler(event), event.id)
-        except Reject as exc:
-            await self._dead_letter(msg, f"rejected by {self.durable}: {exc.reason}")
-            return
+            try:
+                await handler(event)
+            except Unavailable as exc:
+                await self._retry(lambda: handler(event), event.id, exc)
         except Exception as exc:
-            await self._failed(msg, event, exc)
-            return
-        await self._ack(msg)
-        self._observer.handled(self.durable, str(event.type), time.perf_counter() - started)
+            error = exc
+        finally:
+            # Out of the heartbeat's hands before the ack or nak: no in_progress can follow them.
+            self._working.pop(key, None)
+        try:
+            if error is None:
+                await self._ack(msg)
+                self._observer.handled(self.durable, event.type, time.perf_counter() - started)
+            elif isinstance(error, Reject):
+                await self._dead_letter(msg, f"rejected by {self.durable}: {error.reason}")
+            else:
+                await self._failed(msg, event, error)
+        finally:
+            close_trace(trace, error)
 
     async def _handle_batch(self, msgs: Sequence[Msg]) -> None:
         good: list[tuple[Msg, Envelope]] = []
@@ -198,8 +253,11 @@ class Consumer:
         started = time.perf_counter()
         events = [e for _, e in good]
         try:
-            async with self._kept_in_progress([m for m, _ in good]):
-                await self._call(lambda: batch_handler(events), f"batch of {len(events)}")
+            with self._kept_in_progress([m for m, _ in good]):
+                try:
+                    await batch_handler(events)
+                except Unavailable as exc:
+                    await self._retry(lambda: batch_handler(events), f"batch of {len(events)}", exc)
         except Exception as exc:
             for msg, event in good:
                 await self._failed(msg, event, exc)
@@ -211,56 +269,64 @@ class Consumer:
             self._observer.handled(self.durable, str(event.type), per_event)
 
     async def _decode_or_dead_letter(self, msg: Msg) -> Envelope | None:
-        if msg.metadata.num_delivered > 1:
-            self._observer.redelivered(self.durable, msg.metadata.num_delivered)
+        delivered = _ack_tokens(msg)[0]
+        if delivered > 1:
+            self._observer.redelivered(self.durable, delivered)
         try:
             return decode(msg.data)
         except ContractError as exc:
             await self._dead_letter(msg, exc.reason)
             return None
 
-    async def _call(self, call: Callable[[], Awaitable[None]], what: str) -> None:
-        """Run a handler call; while it raises Unavailable, retry it with back-off (its messages stay
-        in progress). On stop the Unavailable propagates, and the message is nak'ed as a failure."""
-        attempt = 0
-        while True:
+    async def _retry(self, call: Callable[[], Awaitable[None]], what: str, first: Unavailable) -> None:
+        """A handler call raised Unavailable: retry it with back-off (its messages stay in progress)
+        until it succeeds. On stop the Unavailable propagates, and the message is nak'ed as a failure."""
+        exc = first
+        for attempt in itertools.count(1):
+            delay = self._config.nak_delay(attempt)
+            log.warning(
+                "consume.dependency_unavailable",
+                consumer=self.durable,
+                handling=what,
+                attempt=attempt,
+                retry_in_s=delay,
+                error=str(exc),
+            )
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                raise exc
             try:
                 await call()
                 return
-            except Unavailable as exc:
-                attempt += 1
-                delay = self._config.nak_delay(attempt)
-                log.warning(
-                    "consume.dependency_unavailable",
-                    consumer=self.durable,
-                    handling=what,
-                    attempt=attempt,
-                    retry_in_s=delay,
-                    error=str(exc),
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                if self._stopping.is_set():
-                    raise
+            except Unavailable as again:
+                exc = again
 
-    @contextlib.asynccontextmanager
-    async def _kept_in_progress(self, msgs: Iterable[Msg]) -> AsyncIterator[None]:
-        """While the body runs, tell the server we are still working, well before ack_wait runs
-        out; stopped before the ack or nak so no in_progress can follow them."""
-
-        async def keep() -> None:
-            interval = max(self._config.ack_wait_s / 3, 0.05)
-            with contextlib.suppress(Exception):
-                while True:
-                    await asyncio.sleep(interval)
-                    for msg in msgs:
-                        await msg.in_progress()
-
-        task = asyncio.create_task(keep())
+    @contextlib.contextmanager
+    def _kept_in_progress(self, msgs: Sequence[Msg]) -> Iterator[None]:
+        """While the body runs the heartbeat tells the server we are still working on ``msgs``;
+        they leave the heartbeat's list before the ack or nak so no in_progress can follow them."""
+        taken = time.monotonic()
+        held = [id(msg) for msg in msgs]
+        for key, msg in zip(held, msgs, strict=True):
+            self._working[key] = (msg, taken)
         try:
             yield
         finally:
-            task.cancel()
+            for key in held:
+                self._working.pop(key, None)
+
+    async def _heartbeat(self) -> None:
+        """Every ack_wait/3, ``in_progress()`` for each message held longer than that: the server
+        then never redelivers a message still being worked on (first beat within 2/3 ack_wait)."""
+        interval = max(self._config.ack_wait_s / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            due = time.monotonic() - interval
+            for key, (msg, taken) in list(self._working.items()):
+                if taken <= due and key in self._working:
+                    with contextlib.suppress(Exception):
+                        await msg.in_progress()
 
     async def _failed(self, msg: Msg, event: Envelope, exc: BaseException) -> None:
         deliveries = msg.metadata.num_delivered
@@ -319,3 +385,16 @@ class Consumer:
         )
         with contextlib.suppress(Exception):
             await msg.term()
+
+
+def _ack_tokens(msg: Msg) -> tuple[int, int]:
+    """``(times delivered, messages still pending for the consumer)`` read straight from the
+    JetStream ack subject; ``msg.metadata`` builds dataclasses and a datetime for that."""
+    tokens = (msg.reply or "").split(".")
+    try:
+        if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+            return int(tokens[4]), int(tokens[8])
+        return int(tokens[Msg.Ack.NumDelivered]), int(tokens[Msg.Ack.NumPending])
+    except (IndexError, ValueError):
+        meta = msg.metadata  # raises NotJSMessageError for a reply that is no ack subject
+        return meta.num_delivered, meta.num_pending

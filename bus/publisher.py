@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 import structlog
 from nats.errors import ConnectionClosedError, NoRespondersError, OutboundBufferLimitError, TimeoutError
@@ -15,12 +16,11 @@ from bus.config import BusConfig
 from bus.errors import PublishFailed, StoreFull
 from bus.tracing import TRACEPARENT, traceparent
 from contracts import ContractError, Envelope, encode
-from contracts.subjects import EVENTS_STREAM
+from contracts.subjects import EVENTS_STREAM, event_subject
 
 log = structlog.get_logger("bus.publisher")
 
 MSG_ID = "Nats-Msg-Id"
-EVENT_TYPE = "Orchestra-Type"
 # Conditions worth another try with the same id: the server may have stored the first one,
 # and the duplicate window makes the retry safe.
 _TRANSIENT = (
@@ -35,12 +35,14 @@ _TRANSIENT = (
 _NO_SPACE = frozenset({10077, 10023})
 
 
+# Building the subject from the table costs an enum lookup per event; events of a task repeat it.
+_subject = lru_cache(maxsize=8192)(event_subject)
+
+
 def event_headers(event: Envelope) -> dict[str, str]:
-    return {
-        MSG_ID: event.id,
-        EVENT_TYPE: str(event.type),
-        TRACEPARENT: traceparent(event.task_id, event.id),
-    }
+    """The dedupe id and the trace context. The event type is in the subject and the body; every
+    header costs each consumer a parse per message, so there is no header for it."""
+    return {MSG_ID: event.id, TRACEPARENT: traceparent(event.task_id, event.id)}
 
 
 class Publisher:
@@ -50,12 +52,16 @@ class Publisher:
       js: the JetStream context.
       config: ``publish_timeout_s`` (PubAck wait per attempt, default 5 s) and
         ``publish_attempts`` (default 5) with exponential back-off between attempts.
+
+    ``on_published`` holds callables run with each event once it is stored (bus/metrics.py
+    counts published events there); they must be quick and must not raise.
     """
 
     def __init__(self, js: JetStreamContext, config: BusConfig) -> None:
         self._js = js
         self._timeout = config.publish_timeout_s
         self._attempts = config.publish_attempts
+        self.on_published: list[Callable[[Envelope], None]] = []
 
     async def publish(self, event: Envelope) -> PubAck:
         """Publish one event; raises :class:`PublishFailed` when it could not be stored."""
@@ -63,7 +69,10 @@ class Publisher:
             data = encode(event)
         except ContractError as exc:
             raise PublishFailed(exc.reason) from None
-        return await self.publish_raw(event.subject(), data, event_headers(event))
+        ack = await self.publish_raw(_subject(event.type, event.task_id), data, event_headers(event))
+        for hook in self.on_published:
+            hook(event)
+        return ack
 
     async def publish_raw(self, subject: str, data: bytes, headers: dict[str, str]) -> PubAck:
         delay = 0.1
