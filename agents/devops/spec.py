@@ -98,6 +98,10 @@ class AppSpec(BaseModel):
     def host(self) -> str:
         return self.hostname or f"{self.facts.name}.example.com"
 
+    def env_host(self, environment: str) -> str:
+        """Public host of one environment: the plain host for the primary one, ``<env>.<host>`` else."""
+        return self.host if environment == self.primary_environment else f"{environment}.{self.host}"
+
     @property
     def primary_environment(self) -> str:
         """The environment single-environment artifacts (k8s/, ECS JSON, compose prod) are for."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,10 +24,20 @@ class _Dumper(yaml.SafeDumper):
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
+    def choose_scalar_style(self) -> str:
+        # Locally tagged scalars (CloudFormation's !Ref Name) read best unquoted when plain is safe.
+        style = super().choose_scalar_style()
+        event = self.event
+        if style == "'" and event.tag and event.tag.startswith("!") and not event.style:
+            plain_ok = self.analysis.allow_flow_plain if self.flow_level else self.analysis.allow_block_plain
+            if plain_ok and not self.analysis.empty and not self.analysis.multiline:
+                return ""
+        return style
+
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    text = str(value)  # StrEnum members render as their value
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
 
 
 class Tag:
@@ -38,20 +49,66 @@ class Tag:
 
 def _tag(dumper: yaml.SafeDumper, tagged: Tag) -> yaml.Node:
     if isinstance(tagged.value, list | tuple):
-        return dumper.represent_sequence(tagged.tag, list(tagged.value), flow_style=True)
+        # Short argument lists inline (!Select [1, ...]); nested function calls as a block.
+        nested = any(isinstance(item, Tag | list | tuple | dict) for item in tagged.value)
+        flow = not nested or len(repr([getattr(i, "value", i) for i in tagged.value])) < 60
+        return dumper.represent_sequence(tagged.tag, list(tagged.value), flow_style=flow)
     if isinstance(tagged.value, dict):
         return dumper.represent_mapping(tagged.tag, tagged.value)
     return dumper.represent_scalar(tagged.tag, str(tagged.value))
 
 
 _Dumper.add_representer(str, _str)
+_Dumper.add_multi_representer(str, _str)
 _Dumper.add_representer(tuple, lambda d, v: d.represent_list(list(v)))
 _Dumper.add_representer(Tag, _tag)
 
 
-def comment(text: str, prefix: str = "#") -> str:
-    """``text`` as a block of line comments (blank lines stay bare comment markers)."""
-    return "".join(f"{prefix} {line}".rstrip() + "\n" for line in text.strip("\n").splitlines())
+def comment(text: str, prefix: str = "#", width: int = 110) -> str:
+    """``text`` as a block of line comments: long prose lines wrapped, indented lines (commands)
+    broken with shell line continuations."""
+    out = []
+    for line in text.strip("\n").splitlines():
+        if line.startswith(" "):
+            indent = line[: len(line) - len(line.lstrip())]
+            parts = [indent + part for part in wrap_shell(line.strip()).splitlines()]
+        else:
+            parts = textwrap.wrap(line, width) or [""]
+        out += [f"{prefix} {part}".rstrip() + "\n" for part in parts]
+    return "".join(out)
+
+
+def wrap_shell(line: str, width: int = 100) -> str:
+    """Break a long command at spaces outside quotes with backslash-newline continuations, which
+    every POSIX shell joins back; comments and short lines stay as they are."""
+    if len(line) <= width or line.lstrip().startswith("#"):
+        return line
+    tokens, current, quote = [], "", ""
+    for char in line:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == " ":
+            tokens.append(current)
+            current = ""
+            continue
+        current += char
+    tokens.append(current)
+    lines, row = [], ""
+    for token in tokens:
+        if row and len(row) + 1 + len(token) > width:
+            lines.append(row)
+            row = "  " + token
+        else:
+            row = f"{row} {token}" if row else token
+    lines.append(row)
+    return " \\\n".join(lines)
+
+
+def wrapped(lines: list[str]) -> list[str]:
+    """:func:`wrap_shell` over every line of a script."""
+    return [wrap_shell(line) for line in lines]
 
 
 def header(spec: AppSpec, what: str, prefix: str = "#") -> str:

@@ -31,45 +31,48 @@ BACKING_PORTS = {"postgres": 5432, "redis": 6379}
 
 @dataclass(frozen=True)
 class SecretEnv:
-    """One secret environment variable as the pod sees it: which Secret and key provide it."""
+    """One secret environment variable as a pod sees it: the Secret and key that provide it, and
+    for synced secrets the key (and JSON property) in the external store."""
 
     env_var: str
     secret: str
     key: str
     kind: SecretKind
-    reference: str
-    property: str | None
     rotation_days: int
+    remote_key: str | None = None
+    remote_property: str | None = None
 
 
 def secret_envs(spec: AppSpec, environment: str | None = None) -> list[SecretEnv]:
-    """Secret variables for pods: Kubernetes Secret refs as they are, ExternalSecret and AWS
-    Secrets Manager refs through one ExternalSecret that syncs ``<name>-secrets``."""
-    synced = f"{spec.name}-secrets"
+    """Secret variables for pods, from the credential manager's references:
+
+    - ``k8s_secret``: the Secret ``reference``, key ``key`` (default the variable name);
+    - ``external_secret``: the Secret ``reference`` that an ExternalSecret syncs from store key ``key``;
+    - ``secrets_manager`` only (no Kubernetes reference): synced into ``<name>-secrets`` from that ARN.
+    """
     out: dict[str, SecretEnv] = {}
     for ref in spec.refs(SecretKind.SECRETS_MANAGER, environment=environment):
         out[ref.env_var] = SecretEnv(
             ref.env_var,
-            synced,
+            f"{spec.name}-secrets",
             ref.env_var,
             SecretKind.EXTERNAL_SECRET,
-            ref.reference,
-            ref.key,
             ref.rotation_days,
+            remote_key=ref.reference,
+            remote_property=ref.key,
         )
     for ref in spec.refs(SecretKind.EXTERNAL_SECRET, environment=environment):
         out[ref.env_var] = SecretEnv(
-            ref.env_var, synced, ref.env_var, ref.kind, ref.reference, ref.key, ref.rotation_days
+            ref.env_var,
+            ref.reference,
+            ref.env_var,
+            ref.kind,
+            ref.rotation_days,
+            remote_key=ref.key or ref.reference,
         )
     for ref in spec.refs(SecretKind.K8S_SECRET, environment=environment):
         out[ref.env_var] = SecretEnv(
-            ref.env_var,
-            ref.reference,
-            ref.key or ref.env_var,
-            ref.kind,
-            ref.reference,
-            None,
-            ref.rotation_days,
+            ref.env_var, ref.reference, ref.key or ref.env_var, ref.kind, ref.rotation_days
         )
     return [out[name] for name in sorted(out)]
 
@@ -362,31 +365,35 @@ def secret_templates(spec: AppSpec) -> list[dict[str, Any]]:
     return docs
 
 
-def external_secret(spec: AppSpec) -> dict[str, Any] | None:
-    """One ExternalSecret that syncs every external-store reference into ``<name>-secrets``."""
-    items = [s for s in secret_envs(spec) if s.kind == SecretKind.EXTERNAL_SECRET]
-    if not items:
-        return None
-    data = []
-    for s in items:
-        remote: dict[str, Any] = {"key": s.reference}
-        if s.property:
-            remote["property"] = s.property
-        data.append({"secretKey": s.key, "remoteRef": remote})
-    rotation = min(s.rotation_days for s in items)
-    return {
-        "apiVersion": "external-secrets.io/v1",
-        "kind": "ExternalSecret",
-        "metadata": _meta(
-            spec, f"{spec.name}-secrets", annotations={"orchestra.dev/rotation-days": str(rotation)}
-        ),
-        "spec": {
-            "refreshInterval": "1h",
-            "secretStoreRef": {"kind": "ClusterSecretStore", "name": spec.secret_store},
-            "target": {"name": f"{spec.name}-secrets", "creationPolicy": "Owner"},
-            "data": data,
-        },
-    }
+def external_secrets(spec: AppSpec) -> list[dict[str, Any]]:
+    """One ExternalSecret per synced Secret, each key read from the external store."""
+    grouped: dict[str, list[SecretEnv]] = {}
+    for s in secret_envs(spec):
+        if s.kind == SecretKind.EXTERNAL_SECRET:
+            grouped.setdefault(s.secret, []).append(s)
+    docs = []
+    for name, items in sorted(grouped.items()):
+        data = []
+        for s in items:
+            remote: dict[str, Any] = {"key": s.remote_key}
+            if s.remote_property:
+                remote["property"] = s.remote_property
+            data.append({"secretKey": s.key, "remoteRef": remote})
+        rotation = str(min(s.rotation_days for s in items))
+        docs.append(
+            {
+                "apiVersion": "external-secrets.io/v1",
+                "kind": "ExternalSecret",
+                "metadata": _meta(spec, name, annotations={"orchestra.dev/rotation-days": rotation}),
+                "spec": {
+                    "refreshInterval": "1h",
+                    "secretStoreRef": {"kind": "ClusterSecretStore", "name": spec.secret_store},
+                    "target": {"name": name, "creationPolicy": "Owner"},
+                    "data": data,
+                },
+            }
+        )
+    return docs
 
 
 def render(spec: AppSpec) -> dict[str, str]:
@@ -460,9 +467,9 @@ def render(spec: AppSpec) -> dict[str, str]:
                 for t in templates
             )
         )
-    external = external_secret(spec)
-    if external is not None:
-        files["k8s/externalsecret.yaml"] = [external]
+    external = external_secrets(spec)
+    if external:
+        files["k8s/externalsecret.yaml"] = external
         notes["k8s/externalsecret.yaml"] = (
             f"Needs the External Secrets Operator and a ClusterSecretStore named {spec.secret_store}.\n"
             "Pods read env vars at start: after a rotation, restart them "

@@ -109,11 +109,16 @@ def ecs_names(spec: AppSpec, environment: str) -> tuple[str, str]:
 
 
 def ecs_rollback(spec: AppSpec, environment: str) -> list[str]:
-    """Point the service back at the previous task definition revision."""
+    """Stop an in-flight ECS deployment with rollback, or return to the previous revision."""
     cluster, service = ecs_names(spec, environment)
     return [
-        f"aws ecs list-task-definitions --family-prefix {spec.name} --sort DESC --max-items 3",
+        "# during a deployment (bake time included): ECS moves traffic back to the previous revision",
+        f"arn=$(aws ecs list-service-deployments --cluster {cluster} --service {service} "
+        "--status IN_PROGRESS --query 'serviceDeployments[0].serviceDeploymentArn' --output text)",
+        'aws ecs stop-service-deployment --service-deployment-arn "$arn" --stop-type ROLLBACK',
+        "# after it completed: deploy the previous task definition revision",
+        f"aws ecs list-task-definitions --family-prefix {spec.name}-{environment} --sort DESC --max-items 3",
         f"aws ecs update-service --cluster {cluster} --service {service} "
-        f"--task-definition {spec.name}:<previous revision>",
+        f"--task-definition {spec.name}-{environment}:<previous revision>",
         f"aws ecs wait services-stable --cluster {cluster} --services {service}",
     ]
