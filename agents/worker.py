@@ -24,6 +24,7 @@ from typing import Any, ClassVar, TypeVar
 import structlog
 
 from agents.settings import AgentSettings
+from bus.observer import ConsumerObserver
 from bus.runtime import Bus
 from contracts import Envelope, EventType, Source
 from contracts.envelope import EVENT_CLASSES
@@ -137,10 +138,13 @@ class Worker:
             )
         log.info("agent.started", agent=self.name, instance=self.settings.instance)
 
-    def observer(self) -> Any:
-        from bus.observer import NOOP
+    def observer(self) -> ConsumerObserver:
+        """Metrics hooks for this agent's consumers: Prometheus (bus/metrics.py), served at /metrics.
 
-        return NOOP
+        The events the agent publishes through its bus are counted too (hooked once per bus)."""
+        from bus.metrics import metrics_observer
+
+        return metrics_observer(self.bus.publisher)
 
     async def stop(self) -> None:
         """Hook for agents with background work; consumers are stopped by the bus."""
