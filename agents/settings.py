@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,8 @@ class AgentSettings(BaseModel):
       manager and for QA + security before failing the task naming the silent agent.
     sweep_interval_s: how often DevOps checks deadlines.
     security_checkov: let security also run checkov when it is installed [ORCHESTRA_SECURITY_CHECKOV].
+    validators: QA's validators, "all" or "fast" (only the in-process checks, no command-line
+      tool: for benchmarks and quick local loops, never for a real review) [ORCHESTRA_VALIDATORS].
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -31,6 +33,7 @@ class AgentSettings(BaseModel):
     validation_deadline_s: float = Field(300.0, gt=0)
     sweep_interval_s: float = Field(2.0, gt=0)
     security_checkov: bool = True
+    validators: Literal["all", "fast"] = "all"
     instance: str = Field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
 
     @classmethod
