@@ -18,7 +18,11 @@ CHECKOV_SKIPS: dict[str, dict[str, str]] = {
     },
     "dockerfile": {},
     "cloudformation": {},
-    "terraform": {},
+    "terraform": {
+        # TLS ends at the load balancer's HTTPS listener; targets sit in private subnets that only
+        # the load balancer's security group can reach, and the app speaks plain HTTP.
+        "CKV_AWS_378": "TLS ends at the ALB HTTPS listener; targets are private, reachable only from the ALB",
+    },
     "github_actions": {},
 }
 HADOLINT_IGNORES: dict[str, str] = {}
@@ -28,3 +32,8 @@ def k8s_skip_annotations(*checks: str) -> dict[str, str]:
     """``checkov.io/skipN`` annotations for the given Kubernetes check ids."""
     reasons = CHECKOV_SKIPS["kubernetes"]
     return {f"checkov.io/skip{i}": f"{check}={reasons[check]}" for i, check in enumerate(checks, start=1)}
+
+
+def inline_skip(framework: str, check: str, prefix: str = "#") -> str:
+    """A ``checkov:skip`` comment line for HCL, Dockerfiles and other comment-capable files."""
+    return f"{prefix}checkov:skip={check}:{CHECKOV_SKIPS[framework][check]}"
