@@ -335,7 +335,7 @@ def _app_secrets(spec: AppSpec) -> list[str]:
     return [secret_id(n) for n in spec.secret_env_vars]
 
 
-def _secret_files(spec: AppSpec, directory: str) -> dict[str, dict[str, str]]:
+def secret_files(spec: AppSpec, directory: str) -> dict[str, dict[str, str]]:
     names = list(dict.fromkeys(_app_secrets(spec)))
     if "postgres" in spec.facts.backing_services and _db_password_secret(spec) not in names:
         names.append(_db_password_secret(spec))
@@ -365,7 +365,7 @@ def compose_dev(spec: AppSpec) -> str:
     doc: dict[str, object] = {"name": facts.name, "services": {"app": app, **backing}}
     if "db" in backing:
         doc["volumes"] = {"db-data": {}}
-    secrets = _secret_files(spec, "./secrets")
+    secrets = secret_files(spec, "./secrets")
     if secrets:
         doc["secrets"] = secrets
     note = (

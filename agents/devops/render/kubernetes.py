@@ -484,8 +484,12 @@ def render(spec: AppSpec) -> dict[str, str]:
 
 
 def manifest_paths(spec: AppSpec) -> list[str]:
-    """k8s/ files in apply order (namespace first)."""
-    order = ["namespace", "serviceaccount", "configmap", "secrets", "externalsecret", "deployment", "service"]
-    order += ["hpa", "pdb", "networkpolicy", "ingress"]
-    present = render(spec)
-    return [f"k8s/{n}.yaml" for n in order if f"k8s/{n}.yaml" in present]
+    """k8s/ files in apply order (namespace first), without rendering them."""
+    order = ["namespace", "serviceaccount", "configmap"]
+    kinds = {s.kind for s in secret_envs(spec)}
+    if SecretKind.K8S_SECRET in kinds:
+        order.append("secrets")
+    if SecretKind.EXTERNAL_SECRET in kinds:
+        order.append("externalsecret")
+    order += ["deployment", "service", "hpa", "pdb", "networkpolicy", "ingress"]
+    return [f"k8s/{n}.yaml" for n in order]
