@@ -1,0 +1,198 @@
+"""Every `orchestra` command fed random and odd arguments, against a real server and a real knowledge
+process: each invocation ends with an exit code (never an exception), and a failure says why in
+one line (`error: ...`) or as click's usage error; no traceback, ever."""
+
+from __future__ import annotations
+
+import os
+import string
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from agents.cli.main import app
+from agents.runner import AGENTS
+from bus.embedded import EmbeddedServer
+from contracts.vocabulary import CIProvider, NoteKind, Strategy, Target
+from tests.faults.procs import AgentProcess
+
+pytestmark = pytest.mark.nats
+
+COMMANDS = {"up", "agent", "task", "watch", "history", "contracts", "health", "demo", "knowledge", "dlq"}
+CLI = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+EXIT_CODES = {0, 1, 2, 3, 4}
+
+odd_text = st.one_of(
+    st.text(max_size=60),
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=30),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "-",
+            "--",
+            "a.b",
+            ">",
+            "*",
+            "../../etc/passwd",
+            "/etc",
+            '"',
+            "NEAR(a b)",
+            "x" * 5000,
+            "é\u0301\u202e\u200b🚀",
+            "\x00",
+            "AKIAABCDEFGHIJKLMNOP",
+        ]
+    ),
+)
+
+
+class World:
+    def __init__(self, url: str, tmp: Path) -> None:
+        self.url = url
+        self.tmp = tmp
+        self.project = tmp / "project"
+        self.project.mkdir()
+        (tmp / "a-file").write_text("not a directory")
+        self.runner = CliRunner()
+        self.env = {
+            "NATS_URL": url,
+            "ORCHESTRA_PUBLISH_ATTEMPTS": "2",
+            "ORCHESTRA_PUBLISH_TIMEOUT_S": "1",
+        }
+
+    def invoke(self, args: list[str]) -> None:
+        """The property every invocation must satisfy."""
+        result = self.runner.invoke(app, args, env=self.env)
+        where = f"orchestra {' '.join(a[:40] for a in args)[:300]}"
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            where,
+            repr(result.exception),
+        )
+        assert result.exit_code in EXIT_CODES, (where, result.exit_code, result.output)
+        assert "Traceback" not in result.output, (where, result.output)
+        if result.exit_code in (2, 3, 4):
+            # Log records (JSON, one per line) aside, the error is the last line, and only one.
+            lines = [ln for ln in result.output.splitlines() if ln.strip() and not ln.startswith("{")]
+            errors = [ln for ln in lines if ln.startswith("error:")]
+            usage = "Usage:" in result.output
+            one_line = len(errors) == 1 and lines[-1] == errors[0]
+            assert one_line or (usage and not errors), (where, result.output)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("fuzz-cli")
+    server = EmbeddedServer(store_dir=tmp / "nats").start()
+    knowledge = AgentProcess("knowledge", server.url, tmp).start()  # provisions the streams
+    deadline = time.monotonic() + 60
+    while not knowledge.ready():
+        assert knowledge.exited is None and time.monotonic() < deadline, knowledge.log_tail()
+        time.sleep(0.1)
+    try:
+        yield World(server.url, tmp)
+    finally:
+        knowledge.kill()
+        server.stop()
+        # The commands configured structlog to print to CliRunner's (now closed) streams.
+        structlog.reset_defaults()
+
+
+def _maybe(flag: str, values: st.SearchStrategy[str]) -> st.SearchStrategy[list[str]]:
+    return st.one_of(st.just([]), values.map(lambda v: [flag, v]))
+
+
+def _choice_or_odd(enum: type) -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from([e.value for e in enum]), odd_text)
+
+
+@CLI
+@given(st.data())
+def test_task(world: World, data: st.DataObject) -> None:
+    project = data.draw(
+        st.sampled_from([str(world.project), str(world.tmp / "missing"), str(world.tmp / "a-file"), ""])
+    )
+    args = ["task", data.draw(odd_text), "--project", project]
+    args += data.draw(_maybe("--target", st.one_of(odd_text, st.just("docker,k8s"), _choice_or_odd(Target))))
+    args += data.draw(_maybe("--strategy", _choice_or_odd(Strategy)))
+    args += data.draw(_maybe("--ci", _choice_or_odd(CIProvider)))
+    args += data.draw(_maybe("--env", odd_text))
+    args += data.draw(_maybe("--output", odd_text))
+    args += data.draw(st.sampled_from([[], ["--json"]]))
+    world.invoke(args)
+
+
+@CLI
+@given(st.data())
+def test_knowledge_search_and_store(world: World, data: st.DataObject) -> None:
+    if data.draw(st.booleans()):
+        args = ["knowledge", "search", data.draw(odd_text)]
+        args += data.draw(_maybe("--type", odd_text))
+        args += data.draw(_maybe("--agent", odd_text))
+        args += data.draw(_maybe("--task", odd_text))
+        args += data.draw(_maybe("--limit", st.integers(-3, 5000).map(str) | odd_text))
+    else:
+        args = ["knowledge", "store", data.draw(odd_text), "--type", data.draw(_choice_or_odd(NoteKind))]
+        args += ["--agent", data.draw(odd_text)]
+        args += data.draw(_maybe("--task", odd_text))
+    args += data.draw(st.sampled_from([[], ["--json"]]))
+    world.invoke(args)
+
+
+@CLI
+@given(st.data())
+def test_history_watch_dlq(world: World, data: st.DataObject) -> None:
+    key = data.draw(odd_text)
+    command = data.draw(st.sampled_from(["history", "watch", "dlq show", "dlq replay", "dlq list"]))
+    if command == "watch":
+        # A well-formed task id would be followed (forever): only ids that are not task ids.
+        key = key if set(key) - set(string.ascii_letters + string.digits + "_-") or not key else key + "."
+        args = ["watch", "--task", key]
+    elif command == "dlq list":
+        args = ["dlq", "list", *data.draw(_maybe("--consumer", odd_text))]
+    else:
+        args = [*command.split(), key]
+    world.invoke([*args, *data.draw(st.sampled_from([[], ["--json"]]))])
+
+
+@CLI
+@given(st.lists(odd_text, max_size=5), st.sampled_from(["agent", "rebuild", "other"]))
+def test_random_argv(world: World, argv: list[str], kind: str) -> None:
+    if kind == "agent":
+        # A real agent name would start that agent: only names that are not agents.
+        name = argv[0] if argv and argv[0] not in AGENTS and not argv[0].startswith("-") else "chef"
+        world.invoke(["agent", name, "--nats-url", world.url])
+    elif kind == "rebuild":
+        name = (argv[0] if argv else "") or "x"
+        out = world.tmp / "rebuilds" / name.replace("/", "_").replace("\x00", "_")[:100]
+        world.invoke(["knowledge", "rebuild", "--out", str(out)])
+        world.invoke(["knowledge", "rebuild", "--out", str(world.tmp / "a-file")])
+    else:
+        if argv and argv[0] in COMMANDS:
+            argv = ["no-such-command", *argv]
+        world.invoke(argv)
+
+
+def test_oversized_and_wrong_inputs_say_why_in_one_line(world: World) -> None:
+    """The named cases of the issue: payloads over the size limits, a wrong target, odd unicode."""
+    project = str(world.project)
+    for args in (
+        ["task", "x" * 5000, "--project", project],
+        ["task", "Deploy", "--project", project, "--env", "e" * 300],
+        ["task", "Deploy", "--project", project, "--target", "moon"],
+        ["knowledge", "store", "y" * 5000, "--type", "edit", "--agent", "qa"],
+        ["knowledge", "store", "hi", "--type", "edit", "--agent", "z" * 300],
+        ["knowledge", "store", "hi", "--type", "gossip", "--agent", "qa"],
+        ["knowledge", "store", "hi", "--type", "edit", "--agent", "qa", "--task", "a.b"],
+        ["watch", "--task", ">"],
+        ["dlq", "show", "\u202e\x00"],
+        ["task", "é\u0301\u202e🚀", "--project", project],
+    ):
+        world.invoke(args)
+    assert os.environ.get("NATS_URL") != world.url  # CliRunner's env did not leak
