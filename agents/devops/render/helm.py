@@ -351,11 +351,7 @@ metadata:
   annotations:
 SKIPS
 spec:
-  {{- if eq $track "canary" }}
-  replicas: {{ $.Values.canary.replicas }}
-  {{- else if not $.Values.autoscaling.enabled }}
-  replicas: {{ $.Values.replicaCount }}
-  {{- end }}
+REPLICAS
   revisionHistoryLimit: 10
   minReadySeconds: 5
   progressDeadlineSeconds: 600
@@ -457,6 +453,17 @@ spec:
 {{- end }}
 """
 
+_FIXED_REPLICAS = (
+    "  {{- if not $.Values.autoscaling.enabled }}\n  replicas: {{ $.Values.replicaCount }}\n  {{- end }}"
+)
+REPLICAS = {
+    # The canary runs a fixed small number of pods; the other tracks follow the HPA.
+    "canary": (
+        '  {{- if eq $track "canary" }}\n  replicas: {{ $.Values.canary.replicas }}\n'
+        + _FIXED_REPLICAS.replace("{{- if", "{{- else if", 1)
+    ),
+    "other": _FIXED_REPLICAS,
+}
 TAG = {
     "rolling": "{{ $.Values.image.tag | default $.Chart.AppVersion }}",
     "blue-green": "{{ (index $.Values.blueGreen.slots $track).tag | default $.Values.image.tag }}",
@@ -844,6 +851,7 @@ def _templates(spec: AppSpec) -> dict[str, str]:
             KEY=track_key(spec),
             SKIPS=skip_lines,
             TAG=TAG[str(spec.strategy)],
+            REPLICAS=REPLICAS["canary" if spec.strategy == "canary" else "other"],
         ),
         "service.yaml": _services(spec),
         "hpa.yaml": _fill(HPA, spec, TRACKS=_tracks_literal(spec, scaled_only=True)),
