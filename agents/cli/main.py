@@ -25,6 +25,7 @@ from agents.cli.common import (
 )
 from agents.cli.dlq import app as dlq_app
 from agents.cli.render import print_status
+from agents.cli.report import register as register_report
 from agents.logs import configure_logging
 from agents.runner import AGENTS, Orchestra, UnknownAgent, run_until_signal
 from agents.settings import AgentSettings
@@ -296,6 +297,7 @@ def _register_optional() -> None:
 
 
 _register_optional()
+register_report(app)
 
 
 def main() -> None:
