@@ -14,6 +14,7 @@ import structlog
 from agents.lifecycle import StateConflict, TaskState, TaskStore
 from agents.paths import PathEscape, resolve_inside
 from agents.worker import Context, Worker, handles
+from bus.errors import Unavailable
 from contracts import ContractError, Envelope, EventType, decode
 from contracts.envelope import EVENT_CLASSES
 from contracts.ids import derived_id
@@ -36,8 +37,10 @@ S = DeploymentState
 REVIEWERS = {EventType.REPORT_QA: "qa", EventType.REPORT_SECURITY: "security"}
 
 
-class TaskNotReady(RuntimeError):
-    """An answer arrived before the task's state was recorded: retried after a back-off."""
+class TaskNotReady(Unavailable):
+    """An answer arrived before the task's state was recorded (the events that caused it are
+    published before the state is written, and a crash can widen that gap to a redelivery):
+    held and retried in place, never dead-lettered. The deadline sweeper bounds the wait."""
 
 
 class DevOps(Worker):
@@ -163,8 +166,11 @@ class DevOps(Worker):
         assert isinstance(report, Report)
         reviewer = REVIEWERS[EventType(str(event.type))]
         state, revision = await self._load(event)
+        if state.state is S.GENERATING:
+            # The artifact set is out (there is a report on it) but the state does not say so yet.
+            raise TaskNotReady(f"report on task {event.task_id} before its artifact set was recorded")
         if state.state is not S.VALIDATING or reviewer not in state.awaiting:
-            return
+            return  # a late or repeated report
         state.reports[reviewer] = report
         state.awaiting = [a for a in state.awaiting if a != reviewer]
         state.last_event = event.id

@@ -407,9 +407,7 @@ def jenkins(spec: AppSpec) -> str:
     ecr = "amazonaws.com" in spec.image_repository
     stages: list[str] = []
 
-    def stage(
-        name: str, body: list[str], *, when_main: bool = False, extra: str = "", post: str = ""
-    ) -> None:
+    def stage(name: str, body: list[str], *, when_main: bool = False, extra: str = "") -> None:
         parts = [f"    stage('{name}') {{"]
         if when_main:
             parts.append("      when { branch 'main' }")
@@ -418,8 +416,6 @@ def jenkins(spec: AppSpec) -> str:
         parts.append("      steps {")
         parts += body
         parts.append("      }")
-        if post:
-            parts.append(post)
         parts.append("    }")
         stages.append("\n".join(parts))
 
@@ -453,17 +449,16 @@ def jenkins(spec: AppSpec) -> str:
             extra.append(f"      input {{ message 'Deploy {facts.name} to {env}?'; ok 'Deploy' }}")
         if env_lines:
             extra.append("      environment {\n" + "\n".join(env_lines) + "\n      }")
-        post = (
-            "      post {\n        failure {\n"
-            + _sh(pipeline.rollback(spec, env), 10)
-            + "\n        }\n      }"
-        )
+        # DEPLOYING names the environment in flight, so the pipeline's failure handler rolls it back.
         stage(
             f"Deploy {env}",
-            [_sh(pipeline.deploy(spec, env), 8)],
+            [
+                f"        script {{ env.DEPLOYING = '{env}' }}",
+                _sh(pipeline.deploy(spec, env), 8),
+                "        script { env.DEPLOYING = '' }",
+            ],
             when_main=True,
             extra="\n".join(extra),
-            post=post,
         )
         promote = pipeline.promote(spec, env)
         if promote is not None:
@@ -473,6 +468,10 @@ def jenkins(spec: AppSpec) -> str:
                 when_main=True,
                 extra=f"      input {{ message 'Promote the canary in {env}?'; ok 'Promote' }}",
             )
+    rollbacks = " else ".join(
+        f"if (env.DEPLOYING == '{env}') {{\n{_sh(pipeline.rollback(spec, env), 10)}\n        }}"
+        for env in spec.environments
+    )
     variables = "\n".join(
         f"    // {name}: {why} (set per environment on the agent or folder)"
         for name, why in pipeline.deploy_variables(spec).items()
@@ -503,6 +502,9 @@ def jenkins(spec: AppSpec) -> str:
         + "    }\n"
         + "    failure {\n"
         + f'      echo "{facts.name}: pipeline failed at ${{env.STAGE_NAME}}; see docs/ROLLBACK.md"\n'
+        + "      script {\n"
+        + f"        {rollbacks}\n"
+        + "      }\n"
         + "    }\n"
         + "  }\n"
         + "}\n"

@@ -272,7 +272,7 @@ def monitoring_doc(spec: AppSpec) -> str:
     text += "## Alerts (`monitoring/alert-rules.yml`)\n\n" + _table(
         ["Alert", "Severity", "For", "Expression"],
         [
-            [r["alert"], r["labels"]["severity"], r["for"], f"`{r['expr']}`"]
+            [r["alert"], r["labels"]["severity"], r["for"], "`" + " ".join(r["expr"].split()) + "`"]
             for r in monitoring.alert_rules(spec)
         ],
     )

@@ -44,7 +44,7 @@ def alert_rules(spec: AppSpec) -> list[dict[str, Any]]:
         },
         {
             "alert": f"{prefix}HighErrorRate",
-            "expr": f"sum(rate({errors}[5m])) / clamp_min(sum(rate({requests}[5m])), 1e-9) > 0.05",
+            "expr": f"sum(rate({errors}[5m]))\n  / clamp_min(sum(rate({requests}[5m])), 1e-9)\n> 0.05",
             "for": "5m",
             "labels": {"severity": "critical", "service": job},
             "annotations": {
@@ -55,7 +55,7 @@ def alert_rules(spec: AppSpec) -> list[dict[str, Any]]:
         },
         {
             "alert": f"{prefix}HighLatencyP95",
-            "expr": f"histogram_quantile(0.95, sum by (le) (rate({buckets}[5m]))) > 0.5",
+            "expr": f"histogram_quantile(0.95, sum by (le) (rate({buckets}[5m])))\n> 0.5",
             "for": "10m",
             "labels": {"severity": "warning", "service": job},
             "annotations": {
