@@ -61,7 +61,12 @@ _PLACEHOLDER = re.compile(
     r"not[-_]?set|unset|empty|secret|password|-+)$"
 )
 # A name, not a secret: app-secrets, var.db_password, registry-creds.
-_NAME_LIKE = re.compile(r"^[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+$")
+# Names, not values: kebab/snake/dotted lower case (db-password), an environment variable
+# name (DATABASE_PASSWORD, as in an ExternalSecret's `secretKey`) or a CamelCase API word
+# (secretsmanager:GetSecretValue). Letters-only CamelCase: a real credential has digits or symbols.
+_NAME_LIKE = re.compile(
+    r"^(?:[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|(?:[A-Z][a-z]+){2,})$"
+)
 
 
 @dataclass(frozen=True)
