@@ -61,6 +61,17 @@ def terminal_states(db: Path) -> dict[str, list[str]]:
     return out
 
 
+def tasks_in(db: Path, state: str) -> set[str]:
+    """Tasks that have been in ``state`` (per the knowledge store)."""
+    rows = _query(
+        db,
+        "SELECT task_id FROM events WHERE type = 'status.changed' "
+        "AND json_extract(event, '$.payload.state') = ?",
+        (state,),
+    )
+    return {t for (t,) in rows}
+
+
 def reasons(db: Path, task_ids: list[str]) -> dict[str, str]:
     rows = _query(
         db,
