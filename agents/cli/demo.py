@@ -18,6 +18,7 @@ from bus.client import OrchestraClient
 from bus.config import BusConfig
 from bus.embedded import EmbeddedServer
 from contracts import new_id
+from contracts.payloads import StatusChanged
 
 STATE_DIR = Path(".orchestra")
 
@@ -58,17 +59,20 @@ async def _demo(url: str, project: Path, text: str, out: Path, timeout_s: float)
 
 async def _follow_and_report(client: OrchestraClient, task_id: str, timeout_s: float) -> int:
     typer.echo(f"task {task_id}: following its deployment status")
-    code = await follow(client, task_id, as_json=False, timeout_s=timeout_s)
+    seen: list[StatusChanged] = []
+    code = await follow(client, task_id, as_json=False, timeout_s=timeout_s, seen=seen)
     if code == EXIT_TIMEOUT:
         return code
     history = await _history_when_complete(client, task_id)
     typer.echo(f"{len(history)} events for this task are in the knowledge store")
-    hits = await client.search("devops", task=task_id, limit=3)
+    hits = await client.search("architect decisions", task=task_id, limit=3)
     for hit in hits:
-        typer.echo("  search 'devops' -> " + hit_line(hit))
-    final = [h for h in history if h["type"] == "status.changed"][-1:]
-    if code == EXIT_OK:
-        typer.echo(f"generated files: {final[0]['text'] if final else ''}")
+        typer.echo("  knowledge search 'architect decisions' -> " + hit_line(hit))
+    end = seen[-1]
+    if code == EXIT_OK and end.output_dir:
+        typer.echo(f"generated files are in {end.output_dir}:")
+        for name in end.files:
+            typer.echo(f"  {name}")
     return EXIT_OK if code == EXIT_OK else EXIT_FAILED
 
 

@@ -107,14 +107,24 @@ def _structured(target: str | None, strategy: Strategy | None, ci: CIProvider | 
     return {"targets": targets, "strategy": strategy, "ci": ci, "environments": env or None}
 
 
-async def follow(client: OrchestraClient, task_id: str, *, as_json: bool, timeout_s: float) -> int:
-    """Print every status of a task until a terminal one; the exit code says how it ended."""
+async def follow(
+    client: OrchestraClient,
+    task_id: str,
+    *,
+    as_json: bool,
+    timeout_s: float,
+    seen: list[StatusChanged] | None = None,
+) -> int:
+    """Print every status of a task until a terminal one; the exit code says how it ended.
+    ``seen`` (if given) collects the status payloads."""
     deadline = time.monotonic() + timeout_s
     spinner = sys.stderr.isatty() and not as_json
     last = None
     try:
         async for event in client.watch(task_id, idle_timeout_s=max(deadline - time.monotonic(), 0.1)):
             last = event.payload
+            if seen is not None and isinstance(last, StatusChanged):
+                seen.append(last)
             if as_json:
                 emit_json(event.model_dump(mode="json"))
             else:
