@@ -35,7 +35,7 @@ def connect_options(config: BusConfig, *, name: str | None = None) -> dict[str, 
         log.warning("nats.error", connection=conn_name, error=str(exc) or type(exc).__name__)
 
     async def on_disconnected() -> None:
-        log.warning("nats.disconnected", connection=conn_name)
+        log.info("nats.disconnected", connection=conn_name)  # also on every normal close
 
     async def on_reconnected() -> None:
         log.info("nats.reconnected", connection=conn_name)
