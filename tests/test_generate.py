@@ -665,3 +665,73 @@ def test_cli_refuses_missing_project_and_foreign_files(cli: typer.Typer, tmp_pat
     assert (tmp_path / "o" / "Dockerfile").read_text() == "FROM scratch\n"
     forced = CliRunner().invoke(cli, [*args, "--force"])
     assert forced.exit_code == 0
+
+
+# --- the fast YAML emitter agrees with PyYAML --------------------------------------------------------
+
+
+class _TagLoader(yaml.SafeLoader):
+    """Loads CloudFormation short tags as (tag, value) pairs so two texts can be compared."""
+
+
+def _tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> tuple[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        return ("!" + suffix, loader.construct_scalar(node))
+    if isinstance(node, yaml.SequenceNode):
+        return ("!" + suffix, loader.construct_sequence(node, deep=True))
+    return ("!" + suffix, loader.construct_mapping(node, deep=True))  # type: ignore[arg-type]
+
+
+_TagLoader.add_multi_constructor("!", _tagged)
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_fast_yaml_emitter_matches_pyyaml(
+    facts: dict[str, ProjectFacts], strategy: Strategy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.devops.render import common, yamlstyle
+
+    seen: list[Any] = []
+
+    def spy(data: Any) -> str:
+        seen.append(data)
+        return yamlstyle.emit(data)
+
+    monkeypatch.setattr(common, "emit", spy)
+    for name in ("fastapi-service", "fastify-service"):  # PyYAML is slow: two examples cover every branch
+        generate(make_spec(facts[name], strategy=strategy))
+        for provider in (CIProvider.GITLAB, CIProvider.JENKINS):
+            generate(make_spec(facts[name], strategy=strategy, ci=provider, targets=(Target.CI,)))
+    assert len(seen) > 40
+    for data in seen:
+        fast, reference = yamlstyle.emit(data), yamlstyle.reference_dump(data)
+        assert yaml.load(fast, Loader=_TagLoader) == yaml.load(reference, Loader=_TagLoader), fast
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "on",
+        "yes",
+        "1e3",
+        "0x1F",
+        "12:30",
+        "~",
+        "",
+        "a: b",
+        "#x",
+        "- x",
+        "x #y",
+        "'q'",
+        "tab\there",
+        "naïve",
+        "x:",
+    ],
+)
+def test_fast_yaml_emitter_quotes_what_yaml_would_misread(value: str) -> None:
+    from agents.devops.render import yamlstyle
+
+    assert yaml.safe_load(yamlstyle.emit({"k": value, value or "e": [value]})) == {
+        "k": value,
+        value or "e": [value],
+    }

@@ -7,61 +7,12 @@ import textwrap
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
-
+from agents.devops.render.yamlstyle import Tag, emit
 from agents.devops.spec import AppSpec
 
+__all__ = ["Tag"]
+
 GENERATOR = "orchestra-devops"
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block style, indented sequences, no anchors, literal blocks for multi-line text: what
-    yamllint's default rules and a human reviewer both expect."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-    def choose_scalar_style(self) -> str:
-        # Locally tagged scalars (CloudFormation's !Ref Name) read best unquoted when plain is safe.
-        style = super().choose_scalar_style()
-        event = self.event
-        if style == "'" and event.tag and event.tag.startswith("!") and not event.style:
-            plain_ok = self.analysis.allow_flow_plain if self.flow_level else self.analysis.allow_block_plain
-            if plain_ok and not self.analysis.empty and not self.analysis.multiline:
-                return ""
-        return style
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    text = str(value)  # StrEnum members render as their value
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
-
-
-class Tag:
-    """A YAML value with an explicit local tag, e.g. CloudFormation's ``!Ref Name``."""
-
-    def __init__(self, tag: str, value: Any) -> None:
-        self.tag, self.value = tag, value
-
-
-def _tag(dumper: yaml.SafeDumper, tagged: Tag) -> yaml.Node:
-    if isinstance(tagged.value, list | tuple):
-        # Short argument lists inline (!Select [1, ...]); nested function calls as a block.
-        nested = any(isinstance(item, Tag | list | tuple | dict) for item in tagged.value)
-        flow = not nested or len(repr([getattr(i, "value", i) for i in tagged.value])) < 60
-        return dumper.represent_sequence(tagged.tag, list(tagged.value), flow_style=flow)
-    if isinstance(tagged.value, dict):
-        return dumper.represent_mapping(tagged.tag, tagged.value)
-    return dumper.represent_scalar(tagged.tag, str(tagged.value))
-
-
-_Dumper.add_representer(str, _str)
-_Dumper.add_multi_representer(str, _str)
-_Dumper.add_representer(tuple, lambda d, v: d.represent_list(list(v)))
-_Dumper.add_representer(Tag, _tag)
 
 
 def comment(text: str, prefix: str = "#", width: int = 110) -> str:
@@ -123,16 +74,12 @@ def header(spec: AppSpec, what: str, prefix: str = "#") -> str:
 
 def dump_yaml(data: Any, *, head: str = "") -> str:
     """One YAML document in the house style, preceded by ``head`` comments."""
-    return head + yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, explicit_start=True, width=4096, allow_unicode=True
-    )
+    return head + emit(data)
 
 
 def dump_yaml_all(docs: Iterable[Any], *, head: str = "") -> str:
     """Several YAML documents in one file, each started with ``---``."""
-    return head + yaml.dump_all(
-        list(docs), Dumper=_Dumper, sort_keys=False, explicit_start=True, width=4096, allow_unicode=True
-    )
+    return head + "".join(emit(doc) for doc in docs)
 
 
 def dump_json(data: Any) -> str:
