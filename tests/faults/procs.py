@@ -95,6 +95,18 @@ class AgentProcess:
             await asyncio.sleep(0.1)
         return self
 
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """The process's Prometheus samples: (name, sorted labels) -> value."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
     @property
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
