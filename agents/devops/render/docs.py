@@ -4,6 +4,7 @@ naming its real generated files, commands, secret references (never values) and 
 from __future__ import annotations
 
 from agents.devops.render import docker, kubernetes, monitoring, pipeline
+from agents.devops.render.common import tracks, workload_name
 from agents.devops.render.rollout import ecs_rollback, helm_rollback, k8s_rollback
 from agents.devops.spec import AppSpec, SecretKind, Target
 
@@ -121,7 +122,10 @@ def deployment(spec: AppSpec, paths: dict[Target, list[str]] | None = None) -> s
         text += "\n### First install with plain manifests (`k8s/`)\n\n" + _code(
             [
                 pipeline_apply(spec),
-                f"kubectl -n {spec.ns} rollout status deployment/{spec.name} --timeout=10m",
+                *(
+                    f"kubectl -n {spec.ns} rollout status deployment/{workload_name(spec, t)} --timeout=10m"
+                    for t in tracks(spec)
+                ),
             ]
         )
     if spec.has(Target.TERRAFORM):

@@ -81,10 +81,11 @@ def chart_values(spec: AppSpec) -> dict[str, Any]:
         },
     }
     if spec.strategy == "blue-green":
-        slots = {slot: {"tag": spec.image_tag} for slot in ("blue", "green")}
+        # Empty slot/canary tags follow image.tag; deploys set the idle slot's tag explicitly.
+        slots = {slot: {"tag": ""} for slot in ("blue", "green")}
         values["blueGreen"] = {"activeSlot": "blue", "slots": slots}
     if spec.strategy == "canary":
-        values["canary"] = {"tag": spec.image_tag, "replicas": 1, "weight": spec.canary_weight}
+        values["canary"] = {"tag": "", "replicas": 1, "weight": spec.canary_weight}
     values.update(
         {
             "serviceAccount": {"create": True, "name": "", "annotations": {}, "automountToken": False},

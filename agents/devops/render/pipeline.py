@@ -51,6 +51,7 @@ def deploy_variables(spec: AppSpec) -> dict[str, str]:
         out["VPC_ID"] = "VPC of the environment"
         out["PRIVATE_SUBNET_IDS"] = "comma-separated private subnets for the tasks"
         out["ALB_LISTENER_ARN"] = "HTTPS listener of the shared load balancer"
+        out["ALB_SECURITY_GROUP_ID"] = "security group of that load balancer (allowed to reach the tasks)"
         out["ALARM_TOPIC_ARN"] = "SNS topic for alarms"
     if platform == "terraform":
         out["TF_STATE_BUCKET"] = "S3 bucket holding Terraform state (S3 lockfile locking)"
@@ -157,8 +158,10 @@ def _helm(spec: AppSpec, environment: str) -> list[str]:
         return [base]
     reuse = base.replace(" --set image.tag=$IMAGE_TAG", " --reset-then-reuse-values")
     ns, name = spec.ns, spec.name
+    first = f"if ! helm -n {ns} status {name} >/dev/null 2>&1; then {base}; fi"
     if spec.strategy == "blue-green":
         return [
+            first,
             f"active=$(kubectl -n {ns} get service {name} -o jsonpath='{{.spec.selector.slot}}' "
             "2>/dev/null || true)",
             'active=${active:-blue}; if [ "$active" = blue ]; then idle=green; else idle=blue; fi',
@@ -166,10 +169,7 @@ def _helm(spec: AppSpec, environment: str) -> list[str]:
             f'{reuse} --set blueGreen.activeSlot="$active" --set "blueGreen.slots.$idle.tag=$IMAGE_TAG"',
             f'{reuse} --set blueGreen.activeSlot="$idle"',
         ]
-    return [
-        f"if ! helm -n {ns} status {name} >/dev/null 2>&1; then {base}; fi",
-        f"{reuse} --set canary.tag=$IMAGE_TAG",
-    ]
+    return [first, f"{reuse} --set canary.tag=$IMAGE_TAG"]
 
 
 def deploy(spec: AppSpec, environment: str) -> list[str]:
@@ -186,6 +186,7 @@ def deploy(spec: AppSpec, environment: str) -> list[str]:
             "--capabilities CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset --parameter-overrides "
             f'Environment={environment} ImageTag="$IMAGE_TAG" VpcId="$VPC_ID" '
             'PrivateSubnetIds="$PRIVATE_SUBNET_IDS" ListenerArn="$ALB_LISTENER_ARN" '
+            'LoadBalancerSecurityGroupId="$ALB_SECURITY_GROUP_ID" '
             'AlarmTopicArn="$ALARM_TOPIC_ARN"',
             f"aws ecs wait services-stable --cluster {stack} --services {spec.name}",
         ]
@@ -197,7 +198,9 @@ def deploy(spec: AppSpec, environment: str) -> list[str]:
             "export TF_VAR_private_subnet_ids",
             f'terraform -chdir=terraform apply -input=false -auto-approve -var="environment={environment}" '
             '-var="image_tag=$IMAGE_TAG" -var="vpc_id=$VPC_ID" '
-            '-var="listener_arn=$ALB_LISTENER_ARN" -var="alarm_topic_arn=$ALARM_TOPIC_ARN"',
+            '-var="listener_arn=$ALB_LISTENER_ARN" '
+            '-var="load_balancer_security_group_id=$ALB_SECURITY_GROUP_ID" '
+            '-var="alarm_topic_arn=$ALARM_TOPIC_ARN"',
         ]
     return [f'docker buildx imagetools create --tag "$IMAGE:{environment}" "$IMAGE:$IMAGE_TAG"']
 
