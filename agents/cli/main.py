@@ -24,6 +24,7 @@ from agents.cli.common import (
     run,
 )
 from agents.cli.dlq import app as dlq_app
+from agents.cli.generate import register as register_generate
 from agents.cli.render import print_status
 from agents.cli.report import register as register_report
 from agents.logs import configure_logging
@@ -297,16 +298,8 @@ def demo(
     raise typer.Exit(run_demo(project, text, out, timeout))
 
 
-def _register_optional() -> None:
-    # Commands that live beside their library register themselves.
-    try:
-        from agents.cli.generate import register
-    except ImportError:
-        return
-    register(app)
-
-
-_register_optional()
+# Commands that live beside their library register themselves.
+register_generate(app)
 register_report(app)
 
 
