@@ -9,6 +9,7 @@ EXTERNAL_SECRET_SCHEMA here and any other schema-less kind fails.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,7 +25,7 @@ from agents.devops.render import helm
 from agents.devops.spec import AppSpec
 from agents.qa.checkov import checkov, targets
 from agents.qa.validators import validate
-from agents.tools import find_checkov
+from agents.tools import find_checkov, find_tool
 from contracts.payloads import CredentialRequested, Finding
 from contracts.vocabulary import CIProvider, Strategy, Target
 
@@ -199,13 +200,10 @@ def test_custom_resources_match_their_schema(merged: dict[str, str]) -> None:
 
 def test_yamllint_with_the_generator_config(on_disk: Path, merged: dict[str, str]) -> None:
     files = [p for p in merged if p.endswith((".yml", ".yaml")) and "/templates/" not in p]
-    done = subprocess.run(
-        [str(Path(shutil.which("yamllint", path=str(Path(__file__).parents[1] / ".venv/bin")) or "yamllint")),
-         "-c", str(YAMLLINT_CONFIG), "-f", "parsable", "-s", *files],
-        cwd=on_disk,
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
+    yamllint = find_tool("yamllint")
+    assert yamllint, "yamllint is not installed (pip install -e '.[validators]')"
+    argv = [yamllint, "-c", str(YAMLLINT_CONFIG), "-f", "parsable", "-s", *files]
+    done = subprocess.run(argv, cwd=on_disk, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
@@ -214,8 +212,6 @@ def test_helm_values_match_their_schema(artifact_sets: dict[str, dict[str, str]]
         for strategy in Strategy:
             spec = _spec(example, strategy, CIProvider.GITHUB, tuple(Target))
             files = artifact_sets[f"{example.name}/{strategy}/github"]
-            import json
-
             schema = json.loads(files[f"charts/{spec.name}/values.schema.json"])
             jsonschema.Draft7Validator.check_schema(schema)
             jsonschema.validate(yaml.safe_load(files[f"charts/{spec.name}/values.yaml"]), schema)
