@@ -194,6 +194,8 @@ def github(spec: AppSpec) -> str:
     )
     previous = "push"
     deploy_permissions = {"contents": "read", "id-token": "write"} if aws else {"contents": "read"}
+    if pipeline.deploy_platform(spec) == "image":
+        deploy_permissions = push_permissions  # promoting an environment tag is a registry write
     variables = {name: f"${{{{ vars.{name} }}}}" for name in pipeline.deploy_variables(spec)}
     for env in spec.environments:
         secrets = {var: f"${{{{ secrets.{name} }}}}" for var, name in ci_secrets(spec, env).items()}
@@ -206,7 +208,11 @@ def github(spec: AppSpec) -> str:
         deploy_step["run"] = _script(pipeline.deploy(spec, env))
         steps += [
             deploy_step,
-            {"name": "Roll back on failure", "if": "failure()", "run": _script(pipeline.rollback(spec, env))},
+            {
+                "name": "On failure: roll back",
+                "if": "failure()",
+                "run": _script(pipeline.rollback(spec, env)),
+            },
         ]
         jobs[f"deploy-{env}"] = _gh_job(
             [previous],
@@ -220,7 +226,7 @@ def github(spec: AppSpec) -> str:
                 },
                 "permissions": deploy_permissions,
                 "concurrency": {"group": f"deploy-{env}", "cancel-in-progress": False},
-                "env": variables,
+                **({"env": variables} if variables else {}),
             },
         )
         previous = f"deploy-{env}"
@@ -240,7 +246,7 @@ def github(spec: AppSpec) -> str:
                     "environment": {"name": f"{env}-promotion"},
                     "permissions": deploy_permissions,
                     "concurrency": {"group": f"deploy-{env}", "cancel-in-progress": False},
-                    "env": variables,
+                    **({"env": variables} if variables else {}),
                 },
             )
             previous = f"promote-{env}"

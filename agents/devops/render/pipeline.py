@@ -11,13 +11,14 @@ from typing import Literal
 
 from agents.devops import images
 from agents.devops.render import kubernetes
-from agents.devops.render.rollout import helm_deploy, k8s_deploy, k8s_promote, k8s_rollback
+from agents.devops.render.rollout import ecs_names, helm_deploy, k8s_deploy, k8s_promote, k8s_rollback
 from agents.devops.spec import AppSpec, Target
 
 Platform = Literal["helm", "k8s", "ecs", "terraform", "image"]
 TRIVY_IMAGE = "aquasec/trivy:0.58.1"
 IMAGE_TAR = "image.tar"
 CFN_TEMPLATE = "cloudformation/infrastructure.yaml"
+PREVIOUS = "previous-task-definition.txt"
 
 
 def deploy_platform(spec: AppSpec) -> Platform:
@@ -191,7 +192,11 @@ def deploy(spec: AppSpec, environment: str) -> list[str]:
             f"aws ecs wait services-stable --cluster {stack} --services {spec.name}",
         ]
     if platform == "terraform":
+        cluster, service = ecs_names(spec, environment)
         return [
+            # Remember what runs now, so a failed apply can put it back (see rollback()).
+            f"aws ecs describe-services --cluster {cluster} --services {service} "
+            f"--query 'services[0].taskDefinition' --output text > {PREVIOUS} 2>/dev/null || true",
             'terraform -chdir=terraform init -input=false -backend-config="bucket=$TF_STATE_BUCKET" '
             f'-backend-config="key={spec.name}/{environment}.tfstate"',
             'TF_VAR_private_subnet_ids="$(printf \'%s\' "$PRIVATE_SUBNET_IDS" | jq -R -c \'split(",")\')"',
@@ -202,7 +207,12 @@ def deploy(spec: AppSpec, environment: str) -> list[str]:
             '-var="load_balancer_security_group_id=$ALB_SECURITY_GROUP_ID" '
             '-var="alarm_topic_arn=$ALARM_TOPIC_ARN"',
         ]
-    return [f'docker buildx imagetools create --tag "$IMAGE:{environment}" "$IMAGE:$IMAGE_TAG"']
+    return [
+        # Keep the tag being replaced as <env>-previous: that is what a rollback points back to.
+        f'docker buildx imagetools create --tag "$IMAGE:{environment}-previous" "$IMAGE:{environment}" '
+        "|| true",
+        f'docker buildx imagetools create --tag "$IMAGE:{environment}" "$IMAGE:$IMAGE_TAG"',
+    ]
 
 
 def promote(spec: AppSpec, environment: str) -> list[str] | None:
@@ -225,8 +235,14 @@ def rollback(spec: AppSpec, environment: str) -> list[str]:
     if platform == "k8s":
         return [*cluster_access(spec), *k8s_rollback(spec)]
     if platform == "ecs":
+        # A failed stack update rolls back by itself; show why it failed.
         stack = f"{spec.name}-{environment}"
         return [f"aws cloudformation describe-stack-events --stack-name {stack} --max-items 20"]
     if platform == "terraform":
-        return ["echo 'terraform: re-run the deploy job of the previous commit to restore its image_tag'"]
-    return ["echo 'image: re-point the environment tag to the previous commit sha'"]
+        cluster, service = ecs_names(spec, environment)
+        return [
+            f'if [ -s {PREVIOUS} ] && [ "$(cat {PREVIOUS})" != None ]; then '
+            f"aws ecs update-service --cluster {cluster} --service {service} "
+            f'--task-definition "$(cat {PREVIOUS})"; fi',
+        ]
+    return [f'docker buildx imagetools create --tag "$IMAGE:{environment}" "$IMAGE:{environment}-previous"']
