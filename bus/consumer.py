@@ -12,9 +12,13 @@ Delivery rules (DESIGN.md):
   full or down; the message is fine) is retried in place with back-off, its message kept in
   progress: no delivery is spent and nothing is dead-lettered for it.
 
-Handlers run on ``concurrency`` long-lived lanes fed by the fetch loop, each inside the trace
-context of its message (bus/tracing.py). Creating a task (and a keep-alive task) per message cost
-about a third of the raw client's throughput; see bench/throughput.py.
+Intake (bench/throughput.py measured each of these against raw nats-py):
+- pull requests are kept ahead of need on a private inbox (:class:`_Puller`): up to
+  ``concurrency`` messages (two fetch batches for a batch handler) are asked for at once and
+  asked again when half are used, instead of a fetch round trip (a request, a task, a timer)
+  per batch, which under a steady trickle is a round trip per message;
+- handlers run on ``concurrency`` long-lived lanes, each inside the trace context of its message
+  (bus/tracing.py), instead of a task plus a keep-alive task per message.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any
 
 import structlog
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import ConnectionClosedError
 from nats.js import JetStreamContext
+from nats.js.api import DEFAULT_PREFIX
 
 from bus.config import BusConfig
 from bus.deadletter import make_dead_letter
@@ -46,8 +53,82 @@ Handler = Callable[[Envelope], Awaitable[None]]
 BatchHandler = Callable[[list[Envelope]], Awaitable[None]]
 
 
+class _Puller:
+    """Pull requests kept ahead of need, answered on one private inbox.
+
+    :meth:`ask` sends one pull request for ``n`` messages that expires after ``expires_s``; the
+    server delivers them as they come to the inbox, where ``deliver`` takes each (in order) or
+    refuses it (False: the consumer is stopping) and it is nak'ed. A
+    request's end (408 expired, 409 conflict) gives back its unfilled credits; requests lost with a
+    connection say nothing, so credits are forgotten once every request must have expired.
+    """
+
+    def __init__(
+        self, nc: NATS, subject: str, expires_s: float, deliver: Callable[[Msg], bool], changed: asyncio.Event
+    ) -> None:
+        self._nc = nc
+        self._subject = subject
+        self._expires_ns = max(int(expires_s * 1e9) - 100_000, 1_000_000)
+        self._expires_s = expires_s
+        self._deliver = deliver
+        self._changed = changed  # set when credits come back
+        self.inbox = nc.new_inbox()
+        self.outstanding = 0  # messages asked for and not delivered yet
+        self.last_reply: str | None = None  # ack subject of the last message (its pending count)
+        self.pause_until = 0.0  # after a refusal (409, 503): no new request before then
+        self._lapse_at = 0.0
+        self._sub: Any = None
+
+    async def open(self) -> None:
+        self._sub = await self._nc.subscribe(self.inbox, cb=self._on_msg)
+
+    async def close(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def ask(self, n: int) -> None:
+        body = json.dumps({"batch": n, "expires": self._expires_ns}).encode()
+        await self._nc.publish(self._subject, body, reply=self.inbox)
+        self.outstanding += n
+        # A little past the expiry: the 408 that returns the credits is on its way by then.
+        self._lapse_at = time.monotonic() + self._expires_s + 0.5
+
+    def lapsed(self) -> bool:
+        """True when every request must have ended: forget their credits (e.g. a lost connection)."""
+        if self.outstanding and time.monotonic() > self._lapse_at:
+            self.outstanding = 0
+            return True
+        return False
+
+    def seconds_to_lapse(self) -> float:
+        return max(self._lapse_at - time.monotonic(), 0.01)
+
+    async def _on_msg(self, msg: Msg) -> None:
+        headers = msg.headers
+        if not msg.data and headers and "Status" in headers:
+            # 408 request expired, 409 conflict (max waiting, consumer deleted, leader change), 503
+            # no JetStream for it right now, 404 nothing (no_wait only), 100 heartbeat: all but the
+            # heartbeat end a request; all but 408 and 404 also mean "wait before asking again".
+            status = headers["Status"]
+            if status != "100":
+                unfilled = headers.get("Nats-Pending-Messages")
+                self.outstanding = max(self.outstanding - int(unfilled), 0) if unfilled else 0
+                if status not in ("408", "404"):
+                    self.pause_until = time.monotonic() + 0.5
+                    reason = (headers.get("Description") or "").strip().split("\n")[0]
+                    log.info("consume.pull_refused", subject=self._subject, status=status, reason=reason)
+                self._changed.set()
+            return
+        self.outstanding = max(self.outstanding - 1, 0)
+        self.last_reply = msg.reply
+        if not self._deliver(msg):  # stopping: back to the stream at once, for another replica
+            await _quietly(msg.nak())
+
+
 class Consumer:
-    """One durable pull consumer and its fetch loop.
+    """One durable pull consumer: pull requests kept ahead, handler lanes or a batch loop.
 
     Parameters:
       js, publisher, config: the JetStream context, the publisher (for dead letters) and the
@@ -76,6 +157,7 @@ class Consumer:
         concurrency: int = 8,
         observer: ConsumerObserver = NOOP,
         stream: str = EVENTS_STREAM,
+        nc: NATS | None = None,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler / batch_handler")
@@ -90,13 +172,22 @@ class Consumer:
         self._observer = observer
         self._on_fetched: Callable[[str, int, int], None] | None = getattr(observer, "fetched", None)
         self._stream = stream
-        self._sub: JetStreamContext.PullSubscription | None = None
+        self._nc: NATS = nc if nc is not None else js._nc  # nats-py keeps no public handle on it
+        self._puller: _Puller | None = None
         self._stopping = asyncio.Event()
         self._loop_done: asyncio.Event | None = None
         # Fetched messages waiting for a lane, and how many are queued or being handled.
         self._queue: asyncio.Queue[Msg] = asyncio.Queue()
         self._inflight = 0
-        self._room = asyncio.Event()  # set when a lane finished a message
+        self._room = asyncio.Event()  # set when it is time to ask for more messages
+        # Messages delivered for the batch handler and not handled yet.
+        self._batch: list[Msg] = []
+        self._batch_ready = asyncio.Event()
+        self._handling_batch = 0
+        # Messages held (queued, handled, buffered) plus asked for stay within the window; more
+        # are asked for once half of it is free.
+        self._window = concurrency if handler is not None else 2 * config.fetch_batch
+        self._refill_at = max(self._window // 2, 1)
         self._idle = asyncio.Event()  # set when nothing is queued or being handled
         self._idle.set()
         # Messages in hand (being handled), by id (Msg is unhashable), with when they were taken.
@@ -105,64 +196,107 @@ class Consumer:
         self._span_name = f"consume {durable}"
 
     async def start(self) -> None:
-        """Create (or update) the durable consumer and bind a pull subscription to it."""
+        """Create (or update) the durable consumer and open the inbox its messages arrive on."""
         await ensure_consumer(self._js, consumer_config(self.durable, self.filter_subject, self._config))
-        self._sub = await self._js.pull_subscribe_bind(
-            durable=self.durable, stream=self._stream, pending_msgs_limit=-1, pending_bytes_limit=-1
+        prefix = getattr(self._js, "_prefix", DEFAULT_PREFIX)
+        deliver = self._arrived_one if self._handler is not None else self._arrived_for_batch
+        self._puller = _Puller(
+            self._nc,
+            f"{prefix}.CONSUMER.MSG.NEXT.{self._stream}.{self.durable}",
+            self._config.fetch_timeout_s,
+            deliver,
+            self._room,
         )
+        await self._puller.open()
 
     async def run(self) -> None:
-        """Fetch and handle until :meth:`stop`; survives server outages (it waits and retries)."""
-        if self._sub is None:
+        """Pull and handle until :meth:`stop`; survives server outages (it waits and retries)."""
+        if self._puller is None:
             await self.start()
-        assert self._sub is not None
+        assert self._puller is not None
         self._loop_done = asyncio.Event()
         self._helpers = [asyncio.create_task(self._heartbeat(), name=f"heartbeat:{self.durable}")]
         if self._handler is not None:
             lane = f"lane:{self.durable}"
             self._helpers += [asyncio.create_task(self._lane(), name=lane) for _ in range(self._concurrency)]
         try:
-            await self._fetch_loop(self._sub)
+            if self._batch_handler is not None:
+                self._helpers.append(
+                    asyncio.create_task(self._pull_loop(self._puller), name=f"pull:{self.durable}")
+                )
+                await self._batch_loop()
+            else:
+                await self._pull_loop(self._puller)
         except BaseException:
             self._cancel_helpers()
             raise
         finally:
             self._loop_done.set()
 
-    async def _fetch_loop(self, sub: JetStreamContext.PullSubscription) -> None:
+    def _held(self) -> int:
+        return self._inflight + len(self._batch) + self._handling_batch
+
+    async def _pull_loop(self, puller: _Puller) -> None:
+        """Keep the window asked for: ask again when half of it is free, or when requests lapsed."""
+        reported: str | None = None
         while not self._stopping.is_set():
-            want = self._config.fetch_batch if self._batch_handler else self._concurrency - self._inflight
-            if want <= 0:
-                self._room.clear()
-                await self._room.wait()
+            if self._on_fetched is not None and puller.last_reply is not reported:
+                reported = puller.last_reply  # the stream's backlog as of the last message
+                self._on_fetched(self.durable, 0, _pending_of(reported or ""))
+            pause = puller.pause_until - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
                 continue
+            lapsed = puller.lapsed()
+            free = self._window - self._held() - puller.outstanding
+            if free >= self._refill_at or (free > 0 and (lapsed or puller.outstanding == 0)):
+                try:
+                    await puller.ask(free)
+                except Exception as exc:  # disconnected with a full buffer, closing, ...: wait, go on
+                    if self._stopping.is_set():
+                        break
+                    error = str(exc) or type(exc).__name__
+                    log.warning("consume.pull_failed", consumer=self.durable, error=error)
+                    await asyncio.sleep(0.5)
+                    continue
+            self._room.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._room.wait(), puller.seconds_to_lapse())
+
+    def _arrived_one(self, msg: Msg) -> bool:
+        if self._stopping.is_set():
+            return False
+        self._inflight += 1
+        self._idle.clear()
+        self._queue.put_nowait(msg)
+        return True
+
+    def _arrived_for_batch(self, msg: Msg) -> bool:
+        if self._stopping.is_set():
+            return False
+        self._batch.append(msg)
+        self._batch_ready.set()
+        return True
+
+    async def _batch_loop(self) -> None:
+        """Hand what has arrived to the batch handler, up to ``fetch_batch`` messages at a time."""
+        size = self._config.fetch_batch
+        while not self._stopping.is_set():
+            if not self._batch:
+                self._batch_ready.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._batch_ready.wait(), self._config.fetch_timeout_s)
+                continue
+            msgs, self._batch = self._batch[:size], self._batch[size:]
+            self._handling_batch = len(msgs)
             try:
-                msgs = await sub.fetch(want, timeout=self._config.fetch_timeout_s)
-            except TimeoutError:
-                # The builtin: nats-py raises its own subclass, or asyncio's when the deadline ran
-                # out between its two pull requests. Both mean "nothing yet", not a failed fetch.
-                continue
-            except (ConnectionClosedError, asyncio.CancelledError):
-                if self._stopping.is_set():
-                    break
-                raise
-            except Exception as exc:  # disconnected, server restarting, ...: wait, then go on
-                if self._stopping.is_set():
-                    break
-                log.warning(
-                    "consume.fetch_failed", consumer=self.durable, error=str(exc) or type(exc).__name__
-                )
-                await asyncio.sleep(0.5)
-                continue
-            if self._on_fetched is not None and msgs:
-                self._on_fetched(self.durable, len(msgs), _ack_tokens(msgs[-1])[1])
-            if self._batch_handler is not None:
                 await self._handle_batch(msgs)
-            else:
-                self._inflight += len(msgs)
-                self._idle.clear()
-                for msg in msgs:
-                    self._queue.put_nowait(msg)
+            finally:
+                self._handling_batch = 0
+                self._room.set()
+        for msg in self._batch:  # arrived while stopping: back to the stream at once
+            await _quietly(msg.nak())
+        self._batch = []
 
     async def _lane(self) -> None:
         """One of ``concurrency`` handler lanes: takes the next fetched message and handles it."""
@@ -175,9 +309,13 @@ class Consumer:
                 log.error("consume.lane_error", consumer=self.durable, error=f"{type(exc).__name__}: {exc}")
             finally:
                 self._inflight -= 1
-                self._room.set()
                 if self._inflight == 0:
                     self._idle.set()
+                if self._window - self._held() - self._puller_outstanding() >= self._refill_at:
+                    self._room.set()
+
+    def _puller_outstanding(self) -> int:
+        return self._puller.outstanding if self._puller is not None else 0
 
     def _cancel_helpers(self) -> None:
         for task in self._helpers:
@@ -185,11 +323,10 @@ class Consumer:
         self._helpers = []
 
     async def stop(self, timeout_s: float = 30.0) -> None:
-        """Stop fetching, wait for the batch or handlers in flight (acked or nak'ed), unsubscribe.
-
-        Unsubscribing matters: nats-py's fetch takes messages off the subscription queue without
-        marking them done, so ``drain()`` would otherwise wait its whole drain_timeout (30 s)."""
+        """Stop asking for messages, wait for the batch or handlers in flight (acked or nak'ed), then
+        close the inbox; messages still arriving meanwhile are nak'ed back to the stream."""
         self._stopping.set()
+        self._room.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         if self._loop_done is not None:
@@ -199,10 +336,9 @@ class Consumer:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), max(deadline - loop.time(), 0.1))
         self._cancel_helpers()
-        sub, self._sub = self._sub, None
-        if sub is not None:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+        puller, self._puller = self._puller, None
+        if puller is not None:
+            await puller.close()
 
     # -- one message -------------------------------------------------------------------
 
@@ -398,3 +534,16 @@ def _ack_tokens(msg: Msg) -> tuple[int, int]:
     except (IndexError, ValueError):
         meta = msg.metadata  # raises NotJSMessageError for a reply that is no ack subject
         return meta.num_delivered, meta.num_pending
+
+
+def _pending_of(reply: str) -> int:
+    tokens = reply.split(".")
+    try:
+        return int(tokens[8] if len(tokens) == 9 else tokens[Msg.Ack.NumPending])
+    except (IndexError, ValueError):
+        return 0
+
+
+async def _quietly(call: Awaitable[None]) -> None:
+    with contextlib.suppress(Exception):
+        await call

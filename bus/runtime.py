@@ -84,6 +84,7 @@ class Bus:
             batch_handler=batch_handler,
             concurrency=concurrency,
             observer=observer,
+            nc=self.nc,
         )
         await consumer.start()
         self.consumers.append(consumer)
