@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
 from contracts.subjects import dlq_subject
 
+# A letter must be publishable on any server, so it fits NATS's default max_payload (1 MiB) after
+# base64 (4/3) with its reason and headers. A bigger original keeps only its first bytes here (with
+# its size and digest); the whole message is still in the events stream at ``stream_seq``.
+MAX_LETTER_DATA = 512 * 1024
+MAX_HEADER_VALUE = 1024
+
 
 class DeadLetter(BaseModel):
-    """One dead-lettered message. ``data_b64`` holds the original bytes exactly."""
+    """One dead-lettered message. ``data_b64`` holds the original bytes exactly, unless
+    ``truncated``: then its first MAX_LETTER_DATA bytes, the original being ``size`` bytes with
+    SHA-256 ``sha256``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -24,6 +33,9 @@ class DeadLetter(BaseModel):
     dead_at: datetime
     headers: dict[str, str] = {}
     data_b64: str
+    truncated: bool = False
+    size: int | None = None
+    sha256: str | None = None
 
     @property
     def data(self) -> bytes:
@@ -43,15 +55,19 @@ def make_dead_letter(
     headers: dict[str, str] | None,
     data: bytes,
 ) -> DeadLetter:
+    truncated = len(data) > MAX_LETTER_DATA
     return DeadLetter(
         # One dead letter per (consumer, stream message): a retried dead-lettering de-duplicates.
         id=f"dlq-{consumer}-{stream_seq}",
         consumer=consumer,
         reason=reason[:2000],
-        subject=subject,
+        subject=subject[:1024],
         stream_seq=stream_seq,
         deliveries=deliveries,
         dead_at=datetime.now(UTC),
-        headers=dict(headers or {}),
-        data_b64=base64.b64encode(data).decode(),
+        headers={k[:256]: v[:MAX_HEADER_VALUE] for k, v in list((headers or {}).items())[:64]},
+        data_b64=base64.b64encode(data[:MAX_LETTER_DATA]).decode(),
+        truncated=truncated,
+        size=len(data) if truncated else None,
+        sha256=hashlib.sha256(data).hexdigest() if truncated else None,
     )

@@ -7,7 +7,13 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import structlog
-from nats.errors import ConnectionClosedError, NoRespondersError, OutboundBufferLimitError, TimeoutError
+from nats.errors import (
+    ConnectionClosedError,
+    MaxPayloadError,
+    NoRespondersError,
+    OutboundBufferLimitError,
+    TimeoutError,
+)
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import APIError, NoStreamResponseError
@@ -92,6 +98,9 @@ class Publisher:
                 log.warning("publish.retry", subject=subject, attempt=attempt, error=type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+            except MaxPayloadError:
+                # nats-py refuses before sending: over the server's max_payload, for good.
+                raise PublishFailed(f"{subject}: {len(data)} bytes, over the server's max_payload") from None
             except APIError as exc:
                 reason = f"server refused {subject}: {exc.description or exc}"
                 if exc.err_code in _NO_SPACE:

@@ -16,10 +16,12 @@ it; handlers are idempotent by event id, which is what makes that safe.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import typer
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from agents.cli.common import EXIT_OK, JsonOut, NatsUrl, bus_config, emit_json, run
 from agents.knowledge.rebuild import read_stream
@@ -27,7 +29,7 @@ from bus.deadletter import DeadLetter
 from bus.publisher import MSG_ID
 from bus.runtime import Bus
 from contracts import ContractError, decode
-from contracts.subjects import DLQ_STREAM, DLQ_SUBJECTS, dlq_subject
+from contracts.subjects import DLQ_STREAM, DLQ_SUBJECTS, EVENTS_STREAM, dlq_subject
 
 app = typer.Typer(help="Dead letters: list, show, replay.", no_args_is_help=True)
 
@@ -67,11 +69,29 @@ def replay_id(letter: DeadLetter) -> str:
     return f"replay-{letter.id}"
 
 
+async def original(js: JetStreamContext, letter: DeadLetter) -> bytes:
+    """The dead-lettered bytes: from the letter, or from the events stream when the letter kept only
+    the first part of a large message."""
+    if not letter.truncated:
+        return letter.data
+    try:
+        data = (await js.get_msg(EVENTS_STREAM, letter.stream_seq)).data or b""
+    except NotFoundError:
+        data = b""
+    if hashlib.sha256(data).hexdigest() != letter.sha256:
+        raise NotReplayable(
+            f"{letter.id} kept {len(letter.data)} of {letter.size} bytes and the original is no longer "
+            f"in {EVENTS_STREAM} at seq {letter.stream_seq}"
+        )
+    return data
+
+
 async def replay(bus: Bus, letter: DeadLetter, *, force: bool = False) -> dict[str, Any]:
     """Republish a dead letter's original bytes to its original subject; see the module docstring."""
+    data = await original(bus.js, letter)
     if not force:
         try:
-            decode(letter.data)
+            decode(data)
         except ContractError as exc:
             raise NotReplayable(
                 f"{letter.id} is not a valid event ({exc.reason}); a replay would be dead-lettered again"
@@ -79,7 +99,7 @@ async def replay(bus: Bus, letter: DeadLetter, *, force: bool = False) -> dict[s
     headers = {k: v for k, v in letter.headers.items() if k != MSG_ID and not k.startswith("Nats-")}
     headers[MSG_ID] = replay_id(letter)
     headers[REPLAY_OF] = letter.id
-    ack = await bus.publisher.publish_raw(letter.subject, letter.data, headers)
+    ack = await bus.publisher.publish_raw(letter.subject, data, headers)
     return {
         "letter": letter.id,
         "subject": letter.subject,
@@ -99,7 +119,8 @@ def _summary(seq: int, letter: DeadLetter) -> dict[str, Any]:
         "deliveries": letter.deliveries,
         "dead_at": letter.dead_at.isoformat(),
         "reason": letter.reason,
-        "bytes": len(letter.data),
+        "bytes": letter.size if letter.truncated else len(letter.data),
+        "truncated": letter.truncated,
     }
 
 
@@ -152,7 +173,8 @@ def show(
         finally:
             await bus.close(timeout_s=5)
         if as_json:
-            emit_json({**_summary(seq, letter), "headers": letter.headers, "data_b64": letter.data_b64})
+            extra = {"headers": letter.headers, "data_b64": letter.data_b64, "sha256": letter.sha256}
+            emit_json({**_summary(seq, letter), **extra})
             return EXIT_OK
         for key, value in _summary(seq, letter).items():
             typer.echo(f"{key:>10}: {value}")
