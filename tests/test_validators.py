@@ -589,3 +589,28 @@ def test_tools_come_from_the_interpreters_bin_dir() -> None:
     hadolint = find_tool("hadolint")
     assert hadolint is not None and Path(hadolint).parent == bin_dir()
     assert os.access(hadolint, os.X_OK)
+
+
+def test_jenkins_post_must_be_the_pipelines_own() -> None:
+    """A stage's `post` does not stand in for the pipeline's `post { always; failure }`."""
+    from agents.qa.pipelines import jenkinsfile
+
+    stage_post_only = """
+pipeline {
+  agent any
+  options { timeout(time: 30, unit: 'MINUTES') }
+  stages {
+    stage('test') {
+      steps { sh 'pytest' }
+      post { always { echo 'stage done' } failure { echo 'stage failed' } }
+    }
+  }
+}
+"""
+    rules = [f.rule for f in jenkinsfile("Jenkinsfile", stage_post_only)]
+    assert rules.count("jenkins-post") == 2
+    both = (
+        stage_post_only.rstrip().removesuffix("}")
+        + "  post { always { echo 'x' } failure { echo 'y' } }\n}\n"
+    )
+    assert [f.rule for f in jenkinsfile("Jenkinsfile", both)] == []

@@ -109,6 +109,26 @@ def child_blocks(parent: Block, name: str) -> Iterator[Block]:
     return blocks(parent.body, name, offset=parent.body_start)
 
 
+def top_level_blocks(parent: Block, name: str) -> Iterator[Block]:
+    """``name`` blocks directly inside ``parent`` (not nested deeper, e.g. a stage's own ``post``)."""
+    for child in child_blocks(parent, name):
+        if _depth(parent.body, child.start - parent.body_start) == 0:
+            yield child
+
+
+def _depth(text: str, at: int) -> int:
+    """Open braces before ``at`` in ``text``, not counting braces inside strings."""
+    depth, i = 0, 0
+    while i < at:
+        quote = _quote_at(text, i)
+        if quote:
+            i = _string_end(text, i, quote)
+            continue
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        i += 1
+    return depth
+
+
 def _inside_string(text: str, at: int) -> bool:
     i = 0
     while i < at:

@@ -60,7 +60,7 @@ def jenkinsfile(path: str, content: str) -> list[Finding]:
     stages = next(groovy.child_blocks(pipeline, "stages"), None)
     if stages is None or not re.search(r"\bstage\s*\(", stages.body):
         out.append(_jenkins(path, "jenkins-stages", "no `stages { stage(...) { ... } }`", line))
-    post = next(groovy.child_blocks(pipeline, "post"), None)
+    post = next(groovy.top_level_blocks(pipeline, "post"), None)
     for condition in ("always", "failure"):
         if post is None or next(groovy.child_blocks(post, condition), None) is None:
             at = post.line(text) if post else line
