@@ -58,9 +58,9 @@ class _Puller:
 
     :meth:`ask` sends one pull request for ``n`` messages that expires after ``expires_s``; the
     server delivers them as they come to the inbox, where ``deliver`` takes each (in order) or
-    refuses it (False: the consumer is stopping) and it is nak'ed. A
-    request's end (408 expired, 409 conflict) gives back its unfilled credits; requests lost with a
-    connection say nothing, so credits are forgotten once every request must have expired.
+    refuses it (False: the consumer is stopping) and it is nak'ed. A request's end (408 expired,
+    409 conflict) gives back its unfilled credits; requests lost with a connection say nothing, so
+    credits are forgotten once every request must have expired.
     """
 
     def __init__(
@@ -113,8 +113,8 @@ class _Puller:
             # heartbeat end a request; all but 408 and 404 also mean "wait before asking again".
             status = headers["Status"]
             if status != "100":
-                unfilled = headers.get("Nats-Pending-Messages")
-                self.outstanding = max(self.outstanding - int(unfilled), 0) if unfilled else 0
+                unfilled = headers.get("Nats-Pending-Messages", "")
+                self.outstanding = max(self.outstanding - int(unfilled), 0) if unfilled.isdigit() else 0
                 if status not in ("408", "404"):
                     self.pause_until = time.monotonic() + 0.5
                     reason = (headers.get("Description") or "").strip().split("\n")[0]
@@ -140,8 +140,8 @@ class Consumer:
         fetched batch (the knowledge store commits a batch in one transaction).
       concurrency: handlers in flight at once (default 8).
       observer: metrics hooks (default none). An observer that also has
-        ``fetched(consumer, count, pending)`` hears after each fetch how many messages the
-        consumer still has waiting in the stream (bus/metrics.py turns it into a gauge).
+        ``fetched(consumer, count, pending)`` hears how many messages the consumer still has
+        waiting in the stream, as of the last one received (bus/metrics.py makes it a gauge).
     """
 
     def __init__(
@@ -176,7 +176,7 @@ class Consumer:
         self._puller: _Puller | None = None
         self._stopping = asyncio.Event()
         self._loop_done: asyncio.Event | None = None
-        # Fetched messages waiting for a lane, and how many are queued or being handled.
+        # Messages waiting for a lane, and how many are queued or being handled.
         self._queue: asyncio.Queue[Msg] = asyncio.Queue()
         self._inflight = 0
         self._room = asyncio.Event()  # set when it is time to ask for more messages
@@ -274,6 +274,8 @@ class Consumer:
     def _arrived_for_batch(self, msg: Msg) -> bool:
         if self._stopping.is_set():
             return False
+        # Kept in progress while it waits: the batch before it may be retrying for a while.
+        self._working[id(msg)] = (msg, time.monotonic())
         self._batch.append(msg)
         self._batch_ready.set()
         return True
@@ -293,8 +295,11 @@ class Consumer:
                 await self._handle_batch(msgs)
             finally:
                 self._handling_batch = 0
+                for msg in msgs:
+                    self._working.pop(id(msg), None)
                 self._room.set()
         for msg in self._batch:  # arrived while stopping: back to the stream at once
+            self._working.pop(id(msg), None)
             await _quietly(msg.nak())
         self._batch = []
 
@@ -327,6 +332,7 @@ class Consumer:
         close the inbox; messages still arriving meanwhile are nak'ed back to the stream."""
         self._stopping.set()
         self._room.set()
+        self._batch_ready.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         if self._loop_done is not None:
