@@ -14,6 +14,17 @@ from contracts.vocabulary import NoteKind
 app = typer.Typer(help="Search and add to the knowledge store.", no_args_is_help=True)
 
 
+def scrubbed(text: str, what: str) -> str:
+    """``text`` with secret-looking values masked before it goes on the bus (DESIGN.md rule 6: the
+    bus, and so the knowledge store, never carries a secret); says so on stderr when it did."""
+    from agents.security.secrets_scan import MASK, redact
+
+    clean = redact(text)
+    if clean != text:
+        typer.echo(f"warning: secret-looking values in the {what} were sent as {MASK}", err=True)
+    return clean
+
+
 @app.command()
 def search(
     query: str = typer.Argument("", help='Free text, e.g. "architect decisions".'),
@@ -57,7 +68,7 @@ def store(
     @run
     async def body() -> int:
         async with await OrchestraClient.open(bus_config(nats_url)) as client:
-            event_id = await client.note(text, kind=type, agent=agent, task_id=task)
+            event_id = await client.note(scrubbed(text, "note"), kind=type, agent=agent, task_id=task)
         emit_json({"id": event_id}) if as_json else typer.echo(event_id)
         return EXIT_OK
 

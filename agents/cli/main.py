@@ -166,7 +166,10 @@ def task(
     async def body() -> int:
         async with await OrchestraClient.open(bus_config(nats_url)) as client:
             task_id = await client.submit(
-                text, str(project), output_dir=str(output) if output else None, **structured
+                knowledge_cli.scrubbed(text, "task text"),
+                str(project),
+                output_dir=str(output) if output else None,
+                **structured,
             )
             if as_json:
                 emit_json({"task_id": task_id})
