@@ -170,7 +170,7 @@ class Consumer:
         self._batch_handler = batch_handler
         self._concurrency = concurrency
         self._observer = observer
-        self._on_fetched: Callable[[str, int, int], None] | None = getattr(observer, "fetched", None)
+        self._on_fetched: Callable[[str, int, int], None] | None = observer.fetched
         self._stream = stream
         self._nc: NATS = nc if nc is not None else js._nc  # nats-py keeps no public handle on it
         self._puller: _Puller | None = None

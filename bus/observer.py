@@ -14,5 +14,8 @@ class ConsumerObserver:
 
     def dead_lettered(self, consumer: str, reason: str) -> None: ...
 
+    def fetched(self, consumer: str, count: int, pending: int) -> None:
+        """``count`` messages arrived; ``pending`` are still waiting on the server for this consumer."""
+
 
 NOOP = ConsumerObserver()

@@ -614,3 +614,12 @@ pipeline {
         + "  post { always { echo 'x' } failure { echo 'y' } }\n}\n"
     )
     assert [f.rule for f in jenkinsfile("Jenkinsfile", both)] == []
+
+
+def test_tools_false_runs_only_in_process_checks() -> None:
+    """The "fast" validators setting: no command-line tool runs, in-process checks still do."""
+    from agents.qa.validators import validate
+
+    result = validate({"Dockerfile": "FROM python:latest\n", "ecs-service.json": "{not json"}, tools=False)
+    assert "hadolint" not in result.tools
+    assert not result.passed and {f.file for f in result.findings} == {"ecs-service.json"}

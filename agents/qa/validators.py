@@ -91,10 +91,16 @@ def validate(
     *,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     with_checkov: bool = False,
+    tools: bool = True,
 ) -> ValidationResult:
-    """Run every validator that applies to ``files`` ({relative path: content}); see the module docstring."""
+    """Run every validator that applies to ``files`` ({relative path: content}); see the module docstring.
+
+    ``tools=False`` runs only the in-process checks (Kubernetes and ECS schemas, HCL, JSON,
+    Jenkinsfile structure), none of the command-line tools: the "fast" validators setting."""
     with workspace(files) as space:
         external, internal = _jobs(space, kubernetes_version, with_checkov)
+        if not tools:
+            external = []
         outcomes: list[Outcome] = []
         with ThreadPoolExecutor(max_workers=max(1, len(external)), thread_name_prefix="qa-tool") as pool:
             futures = [pool.submit(job) for job in external]
