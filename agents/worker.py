@@ -77,6 +77,12 @@ class Context:
         self.outbox.append(event)
         return event
 
+    def reset(self) -> None:
+        """Forget what was queued, for a handler that retries its work from the start: the same
+        emits then get the same ids again, so what an earlier attempt published de-duplicates."""
+        self.outbox.clear()
+        self._emitted = 0
+
     async def flush(self) -> list[Any]:
         """Publish what is queued now (PubAcks awaited, in order) and return the acks.
 

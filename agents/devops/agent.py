@@ -35,6 +35,7 @@ from contracts.vocabulary import DeploymentState, NoteKind
 log = structlog.get_logger("agents.devops")
 S = DeploymentState
 REVIEWERS = {EventType.REPORT_QA: "qa", EventType.REPORT_SECURITY: "security"}
+_LOCAL_RETRIES = 8
 
 
 class TaskNotReady(Unavailable):
@@ -162,6 +163,19 @@ class DevOps(Worker):
         await self._on_report(event, ctx)
 
     async def _on_report(self, event: Envelope, ctx: Context) -> None:
+        """QA and security answer at about the same time and race for the task's record: the loser
+        re-reads and re-applies at once (a few times) rather than waiting for a redelivery."""
+        for attempt in range(_LOCAL_RETRIES):
+            ctx.reset()  # a retry re-emits the same ids; anything already published de-duplicates
+            try:
+                await self._apply_report(event, ctx)
+                return
+            except (StateConflict, TaskNotReady):
+                if attempt == _LOCAL_RETRIES - 1:
+                    raise  # nak: the consumer's back-off takes over
+                await asyncio.sleep(0.02 * (attempt + 1))
+
+    async def _apply_report(self, event: Envelope, ctx: Context) -> None:
         report = event.payload
         assert isinstance(report, Report)
         reviewer = REVIEWERS[EventType(str(event.type))]
