@@ -195,7 +195,7 @@ def watch(
     @run
     async def body() -> int:
         async with await OrchestraClient.open(bus_config(nats_url)) as client:
-            if task_id:
+            if task_id is not None:  # --task "" is a bad task id, not "every task"
                 return await follow(client, task_id, as_json=as_json, timeout_s=24 * 3600)
             async for event in client.watch(None):
                 emit_json(event.model_dump(mode="json")) if as_json else print_status(event)
