@@ -110,33 +110,13 @@ class EmbeddedServer:
         return self
 
     def wait_healthy(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                err = (self.process.stderr.read() if self.process.stderr else b"").decode(errors="replace")
-                raise ServerUnavailable(f"nats-server exited with {self.process.returncode}: {err.strip()}")
-            try:
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if json.loads(resp.read()).get("status") == "ok":
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise ServerUnavailable(f"nats-server on port {self.port} not healthy after {timeout_s}s")
+        assert self.process is not None
+        wait_until_healthy(self.process, self.monitor_port, timeout_s, name=f"port {self.port}")
 
     def stop(self, *, kill: bool = False, cleanup: bool = True, timeout_s: float = 10.0) -> None:
         """Stop the server: SIGTERM (graceful) or SIGKILL (a crash); remove a temp store dir."""
         proc, self.process = self.process, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc is not None and proc.stderr:
-            proc.stderr.close()
+        stop_process(proc, kill=kill, timeout_s=timeout_s)
         if cleanup and self._own_store:
             shutil.rmtree(self.store_dir, ignore_errors=True)
 
@@ -149,6 +129,43 @@ class EmbeddedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_until_healthy(
+    process: subprocess.Popen[bytes], monitor_port: int, timeout_s: float, *, name: str = "nats-server"
+) -> None:
+    """Wait until a nats-server child answers its monitoring /healthz with JetStream enabled."""
+    deadline = time.monotonic() + timeout_s
+    url = f"http://127.0.0.1:{monitor_port}/healthz?js-enabled-only=true"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            err = (process.stderr.read() if process.stderr else b"").decode(errors="replace")
+            raise ServerUnavailable(f"nats-server {name} exited with {process.returncode}: {err.strip()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if json.loads(resp.read()).get("status") == "ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise ServerUnavailable(f"nats-server {name} not healthy after {timeout_s}s")
+
+
+def stop_process(
+    proc: subprocess.Popen[bytes] | None, *, kill: bool = False, timeout_s: float = 10.0
+) -> None:
+    """SIGTERM (graceful) or SIGKILL (a crash) a server child, reap it, close its pipe."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stderr:
+        proc.stderr.close()
 
 
 def pid_alive(pid: int) -> bool:

@@ -10,19 +10,15 @@ prints them, so the orchestra can be tried against the secured configuration wit
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
-import time
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from bus.embedded import find_nats_server, free_port
+from bus.embedded import find_nats_server, free_port, stop_process, wait_until_healthy
 from deploy.nats.render_auth import users
 
 NATS_DIR = Path(__file__).resolve().parent
@@ -97,35 +93,12 @@ class LocalNats:
         return self
 
     def wait_healthy(self, timeout_s: float = 20.0) -> None:
-        url = f"http://127.0.0.1:{self.monitor_port}/healthz"
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise RuntimeError(f"nats-server {self.conf.name} exited {self.process.returncode}: {err}")
-            try:
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if json.loads(resp.read()).get("status") == "ok":
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"nats-server {self.conf.name} not healthy after {timeout_s}s")
+        assert self.process is not None
+        wait_until_healthy(self.process, self.monitor_port, timeout_s, name=self.conf.name)
 
     def stop(self, *, kill: bool = False, timeout_s: float = 15.0) -> None:
         proc, self.process = self.process, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        stop_process(proc, kill=kill, timeout_s=timeout_s)
 
 
 def single(work_dir: Path, env: Mapping[str, str]) -> LocalNats:
