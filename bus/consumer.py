@@ -293,6 +293,8 @@ class Consumer:
             self._handling_batch = len(msgs)
             try:
                 await self._handle_batch(msgs)
+            except Exception as exc:  # a bug, a lost connection: unacked, it comes back after ack_wait
+                log.error("consume.batch_error", consumer=self.durable, error=f"{type(exc).__name__}: {exc}")
             finally:
                 self._handling_batch = 0
                 for msg in msgs:

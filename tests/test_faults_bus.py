@@ -400,3 +400,53 @@ async def test_outage_longer_than_a_reconnect_budget_is_survived(
             await control.close()
         await bus.close(timeout_s=2)
         await knowledge.stop()
+
+
+@pytest.mark.parametrize("durable", ["knowledge", "lane"], ids=["batch-consumer", "lane-consumer"])
+async def test_a_bug_in_the_consumer_machinery_does_not_stop_consumption(
+    tmp_path: Path, server: RestartableServer, monkeypatch: pytest.MonkeyPatch, durable: str
+) -> None:
+    """Invariant: an unexpected exception inside the consumer itself (here: building a dead letter
+    fails once) costs that message one redelivery, never the consumer: the events behind it are
+    still handled, and the message is dead-lettered on its next delivery."""
+    import bus.consumer
+
+    task = new_id()
+    target = "knowledge" if durable == "knowledge" else f"lane-{task}"
+    real = bus.consumer.make_dead_letter
+    calls: list[int] = []
+
+    def flaky(**kwargs):  # type: ignore[no-untyped-def]
+        if kwargs["consumer"] == target:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("injected: dead letter could not be built")
+        return real(**kwargs)
+
+    monkeypatch.setattr(bus.consumer, "make_dead_letter", flaky)
+    knowledge = await start_knowledge(tmp_path, server.url)
+    bus_ = await Bus.connect(fast_config(server.url, ack_wait_s=1.0), name="machinery")
+    try:
+        seen: list[str] = []
+
+        async def record(event: Envelope) -> None:
+            seen.append(event.id)
+
+        if target != "knowledge":
+            await bus_.consume(
+                durable=target, filter_subject=event_filter(EventType.KNOWLEDGE_NOTE, task), handler=record
+            )
+        subject = note(task).subject()
+        await bus_.publisher.publish_raw(subject, b"garbage", {"Nats-Msg-Id": f"garbage-{task}"})
+        good = [note(task, f"after the garbage {i}") for i in range(5)]
+        for event in good:
+            await bus_.publish(event)
+        db = knowledge.settings.knowledge_db
+        await until(lambda: store_count(db) == len(good), within=20, what="events behind it stored")
+        if target != "knowledge":
+            await until(lambda: set(seen) == {e.id for e in good}, within=20, what="events behind it handled")
+        letters = await until(lambda: _letters(bus_, target, 1), within=20, what="garbage dead-lettered")
+        assert letters[0].data == b"garbage" and letters[0].deliveries == 2
+    finally:
+        await bus_.close(timeout_s=2)
+        await knowledge.stop()
