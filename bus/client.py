@@ -139,6 +139,8 @@ class OrchestraClient:
                     event = decode(msg.data)
                 except ContractError:
                     continue  # someone else's garbage on our subject: the dead-letter path handles it
+                if msg.subject != event.subject():
+                    continue  # an event on a subject that is not its own (the consumers dead-letter it)
                 yield event
                 payload = event.payload
                 if task_id and isinstance(payload, StatusChanged) and payload.state.terminal:

@@ -417,10 +417,17 @@ class Consumer:
         if delivered > 1:
             self._observer.redelivered(self.durable, delivered)
         try:
-            return decode(msg.data)
+            event = decode(msg.data)
         except ContractError as exc:
             await self._dead_letter(msg, exc.reason)
             return None
+        if msg.subject != event.subject():
+            # The subject is the routing (and watch --task filters on it): one that lies is invalid.
+            await self._dead_letter(
+                msg, f"{event.type} event of task {event.task_id} on subject {msg.subject}"
+            )
+            return None
+        return event
 
     async def _retry(self, call: Callable[[], Awaitable[None]], what: str, first: Unavailable) -> None:
         """A handler call raised Unavailable: retry it with back-off (its messages stay in progress)

@@ -16,12 +16,13 @@ import pytest
 
 from agents.runner import Orchestra
 from agents.settings import AgentSettings
+from bus.client import OrchestraClient
 from bus.errors import PublishFailed, StoreFull
 from bus.provision import ensure_streams
 from bus.runtime import Bus
-from contracts import Envelope, EventType, new_id
+from contracts import Envelope, EventType, encode, new_id
 from contracts.ids import derived_id
-from contracts.subjects import EVENTS_STREAM, event_filter
+from contracts.subjects import EVENTS_STREAM, event_filter, event_subject
 from tests.faults.helpers import (
     assert_exactly_once,
     dead_letters,
@@ -33,6 +34,7 @@ from tests.faults.helpers import (
     stream_ids,
     until,
 )
+from tests.faults.samples import sample
 from tests.faults.servers import RestartableServer
 
 pytestmark = pytest.mark.nats
@@ -449,4 +451,39 @@ async def test_a_bug_in_the_consumer_machinery_does_not_stop_consumption(
         assert letters[0].data == b"garbage" and letters[0].deliveries == 2
     finally:
         await bus_.close(timeout_s=2)
+        await knowledge.stop()
+
+
+async def test_an_event_on_a_subject_not_its_own_is_dead_lettered_and_not_watched(
+    tmp_path: Path, server: RestartableServer
+) -> None:
+    """Invariant: a valid event published on a subject that is not its own (another task's status
+    subject, another type's subject: misrouted or spoofed) is handled by nobody: the consumers
+    dead-letter it naming the subject, the knowledge store does not keep it, and watching the
+    victim task does not see it (a spoofed "ready" cannot end someone else's task)."""
+    knowledge = await start_knowledge(tmp_path, server.url)
+    client = await OrchestraClient.open(fast_config(server.url))
+    try:
+        victim, other = new_id(), new_id()
+        spoof = sample(EventType.STATUS_CHANGED, other)  # a terminal "ready" of another task
+        await client.bus.publisher.publish_raw(
+            event_subject(EventType.STATUS_CHANGED, victim), encode(spoof), {"Nats-Msg-Id": spoof.id}
+        )
+        wrong_type = sample(EventType.KNOWLEDGE_NOTE, victim)
+        await client.bus.publisher.publish_raw(
+            event_subject(EventType.REPORT_QA, victim), encode(wrong_type), {"Nats-Msg-Id": wrong_type.id}
+        )
+        real = sample(EventType.STATUS_CHANGED, victim)
+        await client.bus.publish(real)
+        watched = [e async for e in client.watch(victim, idle_timeout_s=10)]
+        assert [e.id for e in watched] == [real.id]
+        letters = await until(
+            lambda: _letters(client.bus, "knowledge", 2), within=10, what="two dead letters"
+        )
+        assert all("on subject orchestra.evt." in letter.reason for letter in letters)
+        db = knowledge.settings.knowledge_db
+        await until(lambda: store_count(db) == 1, within=10, what="the real event stored")
+        assert [r[0] for r in store_rows(db)] == [real.id]
+    finally:
+        await client.close()
         await knowledge.stop()
