@@ -44,6 +44,11 @@ class TaskNotReady(Unavailable):
     held and retried in place, never dead-lettered. The deadline sweeper bounds the wait."""
 
 
+class UnknownTask(RuntimeError):
+    """An answer about a task DevOps has no record of, long after any record could still appear:
+    failed like any handler error (retried, then dead-lettered), not held."""
+
+
 class DevOps(Worker):
     name: ClassVar[str] = "devops"
 
@@ -253,6 +258,12 @@ class DevOps(Worker):
     async def _load(self, event: Envelope) -> tuple[TaskState, int]:
         found = await self.tasks.get(event.task_id)
         if found is None:
+            # The record follows the requirement within one redelivery of it; an answer that still
+            # finds none after that is about no task of ours, and must not hold a lane forever.
+            horizon = max(2 * self.bus.config.ack_wait_s, self.settings.credentials_deadline_s)
+            age = abs((datetime.now(UTC) - event.occurred_at).total_seconds())
+            if age > horizon:
+                raise UnknownTask(f"no record of task {event.task_id} {age:.0f}s after this {event.type}")
             raise TaskNotReady(f"no state yet for task {event.task_id}")
         return found
 
