@@ -60,7 +60,8 @@ def make_dead_letter(
         # One dead letter per (consumer, stream message): a retried dead-lettering de-duplicates.
         id=f"dlq-{consumer}-{stream_seq}",
         consumer=consumer,
-        reason=reason[:2000],
+        # One line, whatever the handler's exception or a hostile payload's key names put in it.
+        reason=" ".join(reason.split())[:2000],
         subject=subject[:1024],
         stream_seq=stream_seq,
         deliveries=deliveries,

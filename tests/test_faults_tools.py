@@ -85,7 +85,8 @@ async def test_dlq_list_show_replay(live: Live) -> None:
     )
     victim = note(task, "handle me later")
     await bus.publish(victim)
-    await bus.publisher.publish_raw(victim.subject(), b"\xfe garbage", {"Nats-Msg-Id": f"garbage-{task}"})
+    hostile = b"\x1b[2J\x1b]0;pwned\x07 not json"  # terminal escapes: clear screen, set title
+    await bus.publisher.publish_raw(victim.subject(), hostile, {"Nats-Msg-Id": f"garbage-{task}"})
     await until(lambda: _n_letters(bus, durable, 2), within=20, what="two dead letters")
 
     listed = await cli("dlq", "list", "--json", "--consumer", durable, url=url)
@@ -117,6 +118,8 @@ async def test_dlq_list_show_replay(live: Live) -> None:
 
     refused = await cli("dlq", "replay", garbage["id"], url=url)
     assert refused.returncode == 2 and "not a valid event" in one_line_error(refused)
+    shown = await cli("dlq", "show", garbage["id"], url=url)
+    assert shown.returncode == 0 and "\x1b" not in shown.stdout and "\\x1b[2J" in shown.stdout
     missing = await cli("dlq", "show", "dlq-nobody-1", url=url)
     assert missing.returncode == 2 and "no dead letter" in one_line_error(missing)
 

@@ -79,7 +79,9 @@ class World:
         assert "Traceback" not in result.output, (where, result.output)
         if result.exit_code in (2, 3, 4):
             # Log records (JSON, one per line) aside, the error is the last line, and only one.
-            lines = [ln for ln in result.output.splitlines() if ln.strip() and not ln.startswith("{")]
+            # Lines as a terminal shows them: only a newline breaks one (str.splitlines also breaks
+            # on \x1c-\x1e, \x85, \u2028, which a user's odd argument may contain).
+            lines = [ln for ln in result.output.split("\n") if ln.strip() and not ln.startswith("{")]
             errors = [ln for ln in lines if ln.startswith("error:")]
             usage = "Usage:" in result.output
             one_line = len(errors) == 1 and lines[-1] == errors[0]

@@ -110,6 +110,12 @@ async def replay(bus: Bus, letter: DeadLetter, *, force: bool = False) -> dict[s
     }
 
 
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences from a hostile payload
+    included) shown escaped, so a dead letter cannot rewrite the operator's screen."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
 def _summary(seq: int, letter: DeadLetter) -> dict[str, Any]:
     return {
         "seq": seq,
@@ -148,8 +154,8 @@ def list_letters(
             if as_json:
                 emit_json(_summary(seq, letter))
             else:
-                reason = letter.reason.replace("\n", " ")
-                typer.echo(f"{letter.id}  {letter.consumer:<28} x{letter.deliveries}  {reason[:120]}")
+                reason = printable(letter.reason)[:120]
+                typer.echo(f"{letter.id}  {letter.consumer:<28} x{letter.deliveries}  {reason}")
         if not found and not as_json:
             typer.echo("no dead letters", err=True)
         return EXIT_OK
@@ -177,12 +183,12 @@ def show(
             emit_json({**_summary(seq, letter), **extra})
             return EXIT_OK
         for key, value in _summary(seq, letter).items():
-            typer.echo(f"{key:>10}: {value}")
+            typer.echo(f"{key:>10}: {printable(str(value))}")
         for key, value in sorted(letter.headers.items()):
-            typer.echo(f"{'header':>10}: {key}: {value}")
+            typer.echo(f"{'header':>10}: {printable(key)}: {printable(value)}")
         try:
             text = letter.data.decode("utf-8")
-            typer.echo(f"{'data':>10}: {text[:4000]}")
+            typer.echo(f"{'data':>10}: {printable(text[:4000])}")
         except UnicodeDecodeError:
             typer.echo(f"{'data_b64':>10}: {letter.data_b64[:4000]}")
         return EXIT_OK

@@ -85,7 +85,9 @@ async def rebuild(js: JetStreamContext, out: Path, *, batch: int = 512) -> Rebui
     """Replay the EVENTS stream into a new knowledge file at ``out`` (refused if it exists)."""
     out = Path(out)
     if out.exists():
-        raise RebuildRefused(f"{out} already exists; choose a new file (the live one is never touched)")
+        raise RebuildRefused(
+            f"{str(out)!r} already exists; choose a new file (the live one is never touched)"
+        )
     store = await KnowledgeStore.open(out)
     messages = stored = invalid = last_seq = 0
     complete = False
