@@ -487,3 +487,42 @@ async def test_an_event_on_a_subject_not_its_own_is_dead_lettered_and_not_watche
     finally:
         await client.close()
         await knowledge.stop()
+
+
+async def test_server_store_full_fails_loudly_and_resumes_with_room(tmp_path: Path) -> None:
+    """Invariant: with the server's JetStream store at its max_store, publishing raises StoreFull
+    (insufficient resources) and the refused events are not in the stream; what was acknowledged
+    before is kept and stored; restarted with room on the same store, publishing and storing resume."""
+    srv = RestartableServer(tmp_path / "nats", max_store="512KB").start()
+    try:
+        knowledge = await start_knowledge(tmp_path, srv.url, max_bytes=-1)
+        bus = await Bus.connect(fast_config(srv.url, max_bytes=-1), name="filler")
+        task, acked = new_id(), []
+        try:
+            with pytest.raises(StoreFull, match="insufficient resources"):
+                for i in range(5000):
+                    event = note(task, f"filling the disk {i} " + "z" * 400)
+                    await bus.publish(event)
+                    acked.append(event.id)
+            assert acked and sorted(await stream_ids(bus.js)) == sorted(acked)
+        finally:
+            await bus.close(timeout_s=2)
+            await knowledge.stop()
+        srv.server.max_store = "64MB"  # the operator gives it room
+        await srv.restart(kill=False)
+        knowledge = await start_knowledge(tmp_path, srv.url, max_bytes=-1)
+        bus = await Bus.connect(fast_config(srv.url, max_bytes=-1), name="after", wait_s=10)
+        try:
+            more = [note(task, f"after the disk grew {i}") for i in range(20)]
+            for event in more:
+                await bus.publish(event)
+            db = knowledge.settings.knowledge_db
+            total = len(acked) + len(more)
+            await until(lambda: store_count(db) >= total, within=30, what="everything stored")
+            assert_exactly_once(await stream_ids(bus.js), store_rows(db))
+            print(f"server store full after {len(acked)} events; {len(more)} more after restart with room")
+        finally:
+            await bus.close(timeout_s=2)
+            await knowledge.stop()
+    finally:
+        srv.stop()
