@@ -37,13 +37,13 @@ async def test_knowledge_killed_after_commit_before_ack_absorbs_the_redelivery(
     db = tmp_path / "knowledge.sqlite3"
     bus = await Bus.connect(fast_config(server.url), name="publisher")
     try:
-        crashing = fleet.add("knowledge", crash=COMMIT_THEN_DIE, tag="knowledge-crashing")
-        await crashing.wait_ready()
         task = new_id()
         events = [note(task, f"persist me {i}") for i in range(60)]
         for event in events:
             await bus.publish(event)
-        assert await crashing.wait_exit(within=30) == -9
+        # Started on a backlog: its first batch is large, all of it committed, none of it acked.
+        crashing = fleet.add("knowledge", crash=COMMIT_THEN_DIE, tag="knowledge-crashing")
+        assert await crashing.wait_exit(within=60) == -9, crashing.log_tail()
         committed = store_rows(db)
         assert committed, "the crash came after a commit, so some rows must be there"
         info = await bus.js.consumer_info(EVENTS_STREAM, "knowledge")
@@ -61,6 +61,8 @@ async def test_knowledge_killed_after_commit_before_ack_absorbs_the_redelivery(
         ids = await stream_ids(bus.js)
         assert sorted(ids) == sorted(e.id for e in events)
         assert_exactly_once(ids, store_rows(db))
+        absorbed = len(committed)
+        print(f"knowledge killed after commit: {len(events)} events, {absorbed} redelivered and absorbed")
     finally:
         await bus.close(timeout_s=2)
         await fleet.stop()
