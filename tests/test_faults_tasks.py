@@ -7,6 +7,7 @@ set; every event the server acknowledged is in the knowledge store exactly once;
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -83,6 +84,11 @@ async def test_server_stopped_mid_flow_tasks_complete(
         print(f"server {'SIGKILL' if kill else 'SIGTERM'} {outage_s}s ({unfinished} unfinished): {counts}")
     finally:
         await client.close()
+    # And the agents themselves stop as a container runtime stops them: SIGTERM, drained, exit 0,
+    # well inside a 30 s grace period.
+    started = time.monotonic()
+    assert await asyncio.gather(*(p.stop(within=30) for p in fleet.procs)) == [0] * len(fleet.procs)
+    assert time.monotonic() - started < 15
 
 
 # Each agent dies once (SIGKILL, by its own hand) at its worst moment: effects done, ack not sent.
