@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from agents.knowledge.rebuild import rebuild
 from bus.client import OrchestraClient
 from bus.deadletter import MAX_LETTER_DATA
 from bus.embedded import EmbeddedServer
@@ -57,6 +59,13 @@ def garbage(event_type: EventType) -> dict[str, bytes]:
         # A valid event, on a subject that is not its own (another task's, another type's).
         "misrouted": encode(sample(OTHER[event_type == EventType.KNOWLEDGE_NOTE])),
     }
+
+
+def _rows(db: Path) -> set[tuple]:
+    with sqlite3.connect(db) as con:
+        return set(
+            con.execute("SELECT id, type, kind, task_id, causation_id, agent, text, event FROM events")
+        )
 
 
 def consumers_of(event_type: EventType) -> list[str]:
@@ -132,6 +141,11 @@ async def test_garbage_on_every_consumed_subject(
             task_id = await client.submit(TEXT, project, output_dir="out")
             counts = await check_invariants(bus.js, tmp_path / "knowledge.sqlite3", [task_id], garbage=True)
         assert all(p.exited is None for p in fleet.procs)
+        # The store can be rebuilt from this very stream, garbage and all, to the same rows.
+        rebuilt = tmp_path / "rebuilt.sqlite3"
+        result = await rebuild(bus.js, rebuilt)
+        assert result.stored == counts["stored"]
+        assert _rows(rebuilt) == _rows(tmp_path / "knowledge.sqlite3")
         print(f"garbage: {sum(expected.values())} dead letters over {len(expected)} consumers; then {counts}")
     finally:
         await bus.close(timeout_s=2)

@@ -3,7 +3,8 @@
 The stream is the durable log and the SQLite file a projection of it, so a lost, corrupt or
 suspicious file is rebuilt rather than repaired. The rebuilt file holds the same rows as a live
 subscriber that saw the same messages: one row per valid event id (duplicates ignored), the bytes
-that never decoded skipped (the live subscriber dead-lettered them).
+that are no event, or an event on a subject not its own, skipped (the live subscriber
+dead-lettered them).
 """
 
 from __future__ import annotations
@@ -96,9 +97,14 @@ async def rebuild(js: JetStreamContext, out: Path, *, batch: int = 512) -> Rebui
             events: list[Envelope] = []
             for msg in msgs:
                 try:
-                    events.append(decode(msg.data))
+                    event = decode(msg.data)
                 except ContractError:
                     invalid += 1
+                    continue
+                if event.subject() != msg.subject:  # misrouted: the live subscriber dead-letters it
+                    invalid += 1
+                    continue
+                events.append(event)
             messages += len(msgs)
             if msgs:
                 last_seq = msgs[-1].metadata.sequence.stream
