@@ -91,11 +91,16 @@ async def replay(bus: Bus, letter: DeadLetter, *, force: bool = False) -> dict[s
     data = await original(bus.js, letter)
     if not force:
         try:
-            decode(data)
+            event = decode(data)
         except ContractError as exc:
             raise NotReplayable(
                 f"{letter.id} is not a valid event ({exc.reason}); a replay would be dead-lettered again"
             ) from None
+        if event.subject() != letter.subject:
+            raise NotReplayable(
+                f"{letter.id} holds a {event.type} event of task {event.task_id}, which does not belong on "
+                f"{letter.subject}; a replay would be dead-lettered again"
+            )
     headers = {k: v for k, v in letter.headers.items() if k != MSG_ID and not k.startswith("Nats-")}
     headers[MSG_ID] = replay_id(letter)
     headers[REPLAY_OF] = letter.id
