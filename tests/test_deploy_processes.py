@@ -7,10 +7,12 @@ paths mapped to temp dirs, the HTTP port to a free one). A task goes to `ready` 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -134,6 +136,20 @@ class Agents:
         )
 
 
+def wait_stored(tmp_path: Path, task_ids: list[str], timeout_s: float = 20.0) -> None:
+    """The knowledge subscriber commits in batches: wait until it holds each task's completion."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        dbs = list(tmp_path.glob("data-knowledge-0/*.sqlite3"))
+        if dbs:
+            with contextlib.closing(sqlite3.connect(dbs[0])) as conn:
+                rows = conn.execute("SELECT DISTINCT task_id FROM events WHERE kind = 'completion'")
+                done = {r[0] for r in rows}
+            if done >= set(task_ids):
+                return
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def single(tmp_path: Path) -> Iterator[tuple[local.LocalNats, dict[str, str]]]:
     passwords = local.random_passwords()
@@ -152,14 +168,27 @@ def test_compose_agents_as_processes_take_a_task_to_ready(single, tmp_path: Path
             for index in range(1 if name == "knowledge" else replicas):
                 agents.start(name, index)
         agents.wait_ready()
+        task_ids = []
         for _ in range(2 if replicas > 1 else 1):
             result = agents.run_task()
             assert result.returncode == 0, result.stdout + result.stderr
             assert "ready" in result.stdout
+            task_ids.append(result.stdout.split()[0])
+        wait_stored(tmp_path, task_ids)
     finally:
         agents.stop()
     for label, proc, _ in agents.procs:
         assert proc.returncode == 0, f"{label} did not stop cleanly: {agents.log(label)}"
+    # Each task handled once, however many replicas shared the durables.
+    [db] = list(tmp_path.glob("data-knowledge-0/*.sqlite3"))
+    with sqlite3.connect(db) as conn:
+        for task_id in task_ids:
+            counts = dict(
+                conn.execute("SELECT type, count(*) FROM events WHERE task_id = ? GROUP BY type", (task_id,))
+            )
+            for once in ("requirement.issued", "credential.issued", "artifact_set.completed", "report.qa"):
+                assert counts.get(once) == 1, (task_id, counts)
+            assert counts.get("report.security") == 1, (task_id, counts)
 
 
 def test_three_node_cluster_with_r3_streams_survives_losing_a_node(tmp_path: Path) -> None:
