@@ -12,6 +12,7 @@ from nats.js.api import DeliverPolicy
 from pydantic import TypeAdapter, ValidationError
 
 from bus.config import BusConfig
+from bus.errors import one_line
 from bus.runtime import Bus
 from contracts import ContractError, Envelope, EventType, Source, decode, new_event, new_id
 from contracts.envelope import Token
@@ -34,11 +35,7 @@ def checked(what: str, build: Callable[[], T]) -> T:
     try:
         return build()
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        where = ".".join(str(p) for p in errors[0]["loc"])
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        at = f"{where}: " if where else ""
-        raise ContractError(f"invalid {what}: {at}{errors[0]['msg']}{more}") from None
+        raise ContractError(one_line(exc, what)) from None
 
 
 def task_id_checked(task_id: str) -> str:

@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bus.errors import ConfigError, one_line
 
 _ENV_PREFIX = "ORCHESTRA_"
 
@@ -65,15 +67,25 @@ class BusConfig(BaseModel):
             key = _ENV_PREFIX + field.upper()
             if key in env and env[key] != "":
                 raw = env[key]
-                values[field] = tuple(float(x) for x in raw.split(",")) if field == "nak_delays_s" else raw
+                values[field] = _delays(key, raw) if field == "nak_delays_s" else raw
         # Compose `secrets:` and Kubernetes secret volumes hand passwords over as files.
         password_file = env.get(_ENV_PREFIX + "PASSWORD_FILE")
         if password_file and "password" not in values:
             values["password"] = Path(password_file).read_text(encoding="utf-8").strip()
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise ConfigError(one_line(exc, "setting (flag or ORCHESTRA_* variable)")) from None
 
     def nak_delay(self, delivered: int) -> float:
         """Back-off before redelivery number ``delivered`` (1-based)."""
         delays = self.nak_delays_s or (1.0,)
         return delays[min(delivered, len(delays)) - 1]
+
+
+def _delays(key: str, raw: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r}: expected seconds separated by commas, e.g. 0.5,2,5") from None

@@ -1,5 +1,22 @@
 """Errors the bus raises to its callers, each with a message fit for one line of CLI output."""
 
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+def one_line(exc: ValidationError, what: str) -> str:
+    """Pydantic's multi-line report as one line: the first error, where it is, how many more."""
+    errors = exc.errors(include_url=False, include_input=False)
+    where = ".".join(str(p) for p in errors[0]["loc"])
+    at = f"{where}: " if where else ""
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid {what}: {at}{errors[0]['msg']}{more}"
+
+
+class ConfigError(ValueError):
+    """A setting (flag or ORCHESTRA_* variable) that cannot be used; the message names it."""
+
 
 class BusError(RuntimeError):
     """Base class of bus errors."""

@@ -67,9 +67,9 @@ class World:
             "ORCHESTRA_PUBLISH_TIMEOUT_S": "1",
         }
 
-    def invoke(self, args: list[str]) -> None:
-        """The property every invocation must satisfy."""
-        result = self.runner.invoke(app, args, env=self.env)
+    def invoke(self, args: list[str], env: dict[str, str] | None = None) -> int:
+        """The property every invocation must satisfy; returns the exit code."""
+        result = self.runner.invoke(app, args, env={**self.env, **(env or {})})
         where = f"orchestra {' '.join(a[:40] for a in args)[:300]}"
         assert result.exception is None or isinstance(result.exception, SystemExit), (
             where,
@@ -77,15 +77,16 @@ class World:
         )
         assert result.exit_code in EXIT_CODES, (where, result.exit_code, result.output)
         assert "Traceback" not in result.output, (where, result.output)
-        if result.exit_code in (2, 3, 4):
-            # Log records (JSON, one per line) aside, the error is the last line, and only one.
-            # Lines as a terminal shows them: only a newline breaks one (str.splitlines also breaks
-            # on \x1c-\x1e, \x85, \u2028, which a user's odd argument may contain).
-            lines = [ln for ln in result.output.split("\n") if ln.strip() and not ln.startswith("{")]
-            errors = [ln for ln in lines if ln.startswith("error:")]
+        # Log records (JSON, one per line) aside, an error is the last line, and only one. Lines as
+        # a terminal shows them: only a newline breaks one (str.splitlines also breaks on
+        # \x1c-\x1e, \x85, \u2028, which a user's odd argument may contain).
+        lines = [ln for ln in result.output.split("\n") if ln.strip() and not ln.startswith("{")]
+        errors = [ln for ln in lines if ln.startswith("error:")]
+        if result.exit_code in (2, 3, 4) or errors:
             usage = "Usage:" in result.output
             one_line = len(errors) == 1 and lines[-1] == errors[0]
             assert one_line or (usage and not errors), (where, result.output)
+        return result.exit_code
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +199,23 @@ def test_oversized_and_wrong_inputs_say_why_in_one_line(world: World) -> None:
     ):
         world.invoke(args)
     assert os.environ.get("NATS_URL") != world.url  # CliRunner's env did not leak
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ORCHESTRA_CONCURRENCY", "abc"),
+        ("ORCHESTRA_CONCURRENCY", "0"),
+        ("ORCHESTRA_ACK_WAIT_S", "-1"),
+        ("ORCHESTRA_MAX_DELIVER", "0"),
+        ("ORCHESTRA_NAK_DELAYS_S", "a,b"),
+        ("ORCHESTRA_HTTP_PORT", "99999"),
+        ("ORCHESTRA_REPLICAS", "7"),
+        ("ORCHESTRA_KNOWLEDGE_DB", "/proc/no-such-dir/knowledge.sqlite3"),
+        ("ORCHESTRA_PASSWORD_FILE", "/no/such/secret"),
+    ],
+)
+def test_an_agent_with_a_bad_setting_says_which_in_one_line(world: World, variable: str, value: str) -> None:
+    """The container entrypoint with a bad ORCHESTRA_* value: a one-line error naming it, no traceback."""
+    code = world.invoke(["agent", "knowledge", "--connect-wait", "1"], env={variable: value})
+    assert code in (1, 2)

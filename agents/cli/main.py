@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -80,13 +81,13 @@ def agent(
 ) -> None:
     """Run one agent (the container entrypoint). Settings come from ORCHESTRA_* variables."""
     configure_logging()
+    from bus.client import checked
     from contracts.subjects import inbox_prefix
 
     try:
-        orchestra = Orchestra(
-            [name], bus_config(nats_url, inbox_prefix=inbox_prefix(name)), AgentSettings.from_env()
-        )
-    except UnknownAgent as exc:
+        config = bus_config(nats_url, inbox_prefix=inbox_prefix(name))
+        orchestra = Orchestra([name], config, checked("ORCHESTRA_* setting", AgentSettings.from_env))
+    except (UnknownAgent, ValueError, OSError) as exc:  # a bad name, ORCHESTRA_* value or secret file
         raise fail(str(exc)) from None
     from bus.errors import BusError
 
@@ -94,6 +95,8 @@ def agent(
         asyncio.run(run_until_signal(orchestra, connect_wait_s=connect_wait))
     except BusError as exc:
         raise fail(str(exc), 3) from None
+    except (OSError, sqlite3.Error) as exc:  # its disk, its database file: say which, in one line
+        raise fail(f"agent {name} stopped: {type(exc).__name__}: {exc}", EXIT_FAILED) from None
 
 
 def _structured(target: str | None, strategy: Strategy | None, ci: CIProvider | None, env: list[str] | None):
