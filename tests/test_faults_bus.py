@@ -219,7 +219,8 @@ async def test_slow_handler_is_not_handled_twice_by_two_replicas(
             return None
 
         monkeypatch.setattr(Msg, "in_progress", silent)
-    config = fast_config(server.url, ack_wait_s=1.0, max_deliver=5)
+    # ack_wait 2 s: the heartbeat (every ack_wait/3) keeps its margin on a starved CI machine.
+    config = fast_config(server.url, ack_wait_s=2.0, max_deliver=5)
     replicas = [await Bus.connect(config, name=f"replica-{i}") for i in range(2)]
     try:
         task = new_id()
@@ -240,18 +241,19 @@ async def test_slow_handler_is_not_handled_twice_by_two_replicas(
         events = [note(task, f"slow {i}") for i in range(4)]
         for event in events:
             await replicas[0].publish(event)
-        await until(
-            lambda: set(finished) == {e.id for e in events}, within=30, what="every slow event finished"
-        )
-        info = await replicas[0].js.consumer_info(EVENTS_STREAM, f"slow-{task}")
         if keepalive:
+            await until(
+                lambda: set(finished) == {e.id for e in events}, within=30, what="every slow event finished"
+            )
+            info = await replicas[0].js.consumer_info(EVENTS_STREAM, f"slow-{task}")
             assert all(runs[e.id] == 1 for e in events), runs
             assert info.num_redelivered == 0
         else:
-            assert any(runs[e.id] > 1 for e in events), "control: without in_progress it must redeliver"
+            # Without in_progress the server hands a still-running message to a second handler.
+            await until(lambda: any(n > 1 for n in runs.values()), within=20, what="a second handling")
     finally:
         for bus in replicas:
-            await bus.close(timeout_s=6)
+            await bus.close(timeout_s=6 if keepalive else 0.2)
 
 
 async def test_stream_full_fails_loudly_holds_work_and_resumes_when_space_returns(
