@@ -118,6 +118,8 @@ def _choice_or_odd(enum: type) -> st.SearchStrategy[str]:
 @CLI
 @given(st.data())
 def test_task(world: World, data: st.DataObject) -> None:
+    """Invariant: `orchestra task` with any text, project, target, strategy, CI, env and output
+    ends with an exit code and, on failure, one error line (World.invoke checks it)."""
     project = data.draw(
         st.sampled_from([str(world.project), str(world.tmp / "missing"), str(world.tmp / "a-file"), ""])
     )
@@ -134,6 +136,8 @@ def test_task(world: World, data: st.DataObject) -> None:
 @CLI
 @given(st.data())
 def test_knowledge_search_and_store(world: World, data: st.DataObject) -> None:
+    """Invariant: `knowledge search|store` with any query, filters, limit, note text, kind, agent and
+    task id: an exit code and at most one error line, never a traceback."""
     if data.draw(st.booleans()):
         args = ["knowledge", "search", data.draw(odd_text)]
         args += data.draw(_maybe("--type", odd_text))
@@ -151,6 +155,8 @@ def test_knowledge_search_and_store(world: World, data: st.DataObject) -> None:
 @CLI
 @given(st.data())
 def test_history_watch_dlq(world: World, data: st.DataObject) -> None:
+    """Invariant: `history`, `watch --task`, `dlq list|show|replay` with any id: an answer or one
+    error line (a malformed task id is refused before it reaches a subject)."""
     key = data.draw(odd_text)
     command = data.draw(st.sampled_from(["history", "watch", "dlq show", "dlq replay", "dlq list"]))
     if command == "watch":
@@ -167,6 +173,8 @@ def test_history_watch_dlq(world: World, data: st.DataObject) -> None:
 @CLI
 @given(st.lists(odd_text, max_size=5), st.sampled_from(["agent", "rebuild", "other"]))
 def test_random_argv(world: World, argv: list[str], kind: str) -> None:
+    """Invariant: random argument vectors, unknown agent names and odd rebuild targets: click's
+    usage error or one error line, never a traceback."""
     if kind == "agent":
         # A real agent name would start that agent: only names that are not agents.
         name = argv[0] if argv and argv[0] not in AGENTS and not argv[0].startswith("-") else "chef"

@@ -68,12 +68,14 @@ def survives(event: Envelope) -> None:
 @FUZZ
 @given(st.binary(max_size=2048))
 def test_random_bytes(raw: bytes) -> None:
+    """Invariant: any bytes decode to a valid event or raise ContractError with a reason."""
     check(raw)
 
 
 @FUZZ
 @given(json_values)
 def test_random_json_documents(doc: Any) -> None:
+    """Invariant: any JSON document decodes to a valid event or raises ContractError with a reason."""
     check(json.dumps(doc).encode())
 
 
@@ -139,6 +141,8 @@ def test_odd_unicode_in_every_text_field(event_type: EventType, text: str, token
 
 
 def test_known_bad_inputs_each_get_their_reason() -> None:
+    """Invariant: each named kind of bad input (not JSON, wrong schema version, missing or extra
+    field, bad task id, over the size limit) is refused with a reason saying which."""
     good = json.loads(sample(EventType.KNOWLEDGE_NOTE).model_dump_json(exclude_none=True))
     cases = {
         b"": "not valid JSON",
@@ -163,6 +167,7 @@ def test_known_bad_inputs_each_get_their_reason() -> None:
 
 
 def test_oversized_event_is_refused_on_the_way_out_too() -> None:
+    """Invariant: an event over the size limit is refused by encode, not sent."""
     event = sample(EventType.KNOWLEDGE_NOTE)
     big = event.model_copy(
         update={"payload": event.payload.model_copy(update={"text": "x" * MAX_EVENT_BYTES})}

@@ -32,17 +32,20 @@ def root(tmp_path: Path) -> Path:
     ["..", "../outside", "inside/../../outside", "/etc", "/", "link-out", "link-out/x", "inside/../link-out"],
 )
 def test_resolve_inside_refuses_what_leaves_the_root(root: Path, path: str) -> None:
+    """Invariant: `..`, absolute paths elsewhere and symlinks out are refused, saying "outside"."""
     with pytest.raises(PathEscape, match="outside"):
         resolve_inside(root, path, what="project path")
 
 
 @pytest.mark.parametrize("path", [".", "inside", "inside/deeper", "inside/../inside", "link-in", "new/dir"])
 def test_resolve_inside_accepts_what_stays(root: Path, path: str) -> None:
+    """Invariant: paths that stay inside (also through a symlink that stays inside) resolve inside."""
     resolved = resolve_inside(root, path)
     assert resolved == root.resolve() or root.resolve() in resolved.parents
 
 
 def test_absolute_path_inside_the_root_is_fine(root: Path) -> None:
+    """Invariant: an absolute path is judged by where it points, not by being absolute."""
     assert resolve_inside(root, str(root / "inside")) == (root / "inside").resolve()
 
 
@@ -50,6 +53,7 @@ def test_absolute_path_inside_the_root_is_fine(root: Path) -> None:
     "name", ["", "/etc/passwd", "../x", "a/../../x", "a/..", "dir/", "a\\b", "nul\x00byte", "..\\x", "a/../b"]
 )
 def test_safe_relative_refuses_unclean_names(name: str) -> None:
+    """Invariant: empty, absolute, `..`, directory, backslash and NUL artifact names are refused."""
     with pytest.raises(PathEscape):
         safe_relative(name)
 
@@ -57,6 +61,7 @@ def test_safe_relative_refuses_unclean_names(name: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["a", "b", "..", ".", "", "/", "\\", "x.y", "é", "\x00"]), max_size=6))
 def test_a_name_safe_relative_accepts_never_leaves_its_root(parts: list[str]) -> None:
+    """Invariant: any name safe_relative accepts stays under its root once joined and normalised."""
     name = "/".join(parts)
     try:
         pure = safe_relative(name)
@@ -79,6 +84,7 @@ def _file(path: str, content: str = "x\n") -> GeneratedFile:
 
 @pytest.mark.parametrize("name", ["../escape", "/abs/path", "a/../../b", "./x", "a//b", "a\\b"])
 def test_write_artifacts_refuses_names_that_escape(tmp_path: Path, name: str) -> None:
+    """Invariant: one escaping name refuses the whole artifact set, before anything is written."""
     out = tmp_path / "out"
     with pytest.raises(ArtifactWriteError, match="refusing path"):
         write_artifacts([_file("ok.txt"), _file(name)], out)
@@ -86,6 +92,7 @@ def test_write_artifacts_refuses_names_that_escape(tmp_path: Path, name: str) ->
 
 
 def test_write_artifacts_does_not_follow_symlinks_out(tmp_path: Path) -> None:
+    """Invariant: a symlinked directory or file in the output dir is never written through."""
     (tmp_path / "outside").mkdir()
     out = tmp_path / "out"
     out.mkdir()
