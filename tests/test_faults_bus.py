@@ -313,6 +313,7 @@ async def test_stream_full_fails_loudly_holds_work_and_resumes_when_space_return
         await until(lambda: store_count(db) >= total, within=30, what="everything stored")
         assert_exactly_once(await stream_ids(bus.js), store_rows(db))
         assert await dead_letters(bus.js) == []
+        print(f"stream full after {len(acked)} events; each got its one follow-up once space returned")
     finally:
         await bus.close(timeout_s=2)
         await knowledge.stop()
