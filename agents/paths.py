@@ -27,6 +27,8 @@ def safe_relative(name: str, *, what: str = "artifact name") -> PurePosixPath:
     if not name or "\\" in name or "\x00" in name:
         raise PathEscape(f"{what} {name!r} is not a clean relative path")
     pure = PurePosixPath(name)
-    if pure.is_absolute() or any(part in ("..", "") for part in pure.parts) or name.endswith("/"):
+    # "." (or "a/.") names a folder, not a file: PurePosixPath drops the dot, so check the text.
+    dotted = any(part == "." for part in name.split("/"))
+    if pure.is_absolute() or dotted or any(p in ("..", "") for p in pure.parts) or name.endswith("/"):
         raise PathEscape(f"{what} {name!r} escapes its root or is not a file path")
     return pure

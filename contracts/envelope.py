@@ -128,9 +128,11 @@ def _explain(exc: ValidationError, raw: bytes) -> str:
     version = _peek(raw, "schema_version")
     if isinstance(version, int) and version not in SUPPORTED_VERSIONS:
         return f"unsupported schema_version {version} (supported: {sorted(SUPPORTED_VERSIONS)})"
-    where = ".".join(str(p) for p in first["loc"]) or "event"
+    # repr() escapes newlines and control characters a hostile key name may carry: one line.
+    parts = (p if isinstance(p, str) and p.isprintable() else repr(p) for p in first["loc"])
+    where = ".".join(parts) or "event"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"invalid event at {where}: {first['msg']}{more}"
+    return f"invalid event at {where}: {first['msg']}{more}".replace("\n", " ")
 
 
 def _peek(raw: bytes, key: str) -> Any:

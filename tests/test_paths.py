@@ -50,7 +50,21 @@ def test_absolute_path_inside_the_root_is_fine(root: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["", "/etc/passwd", "../x", "a/../../x", "a/..", "dir/", "a\\b", "nul\x00byte", "..\\x", "a/../b"]
+    "name",
+    [
+        "",
+        ".",
+        "a/.",
+        "/etc/passwd",
+        "../x",
+        "a/../../x",
+        "a/..",
+        "dir/",
+        "a\\b",
+        "nul\x00byte",
+        "..\\x",
+        "a/../b",
+    ],
 )
 def test_safe_relative_refuses_unclean_names(name: str) -> None:
     """Invariant: empty, absolute, `..`, directory, backslash and NUL artifact names are refused."""

@@ -39,7 +39,8 @@ def run(coro_fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
 
     @functools.wraps(coro_fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
-        configure_logging(level="WARNING")
+        # A command's outcome is its own one-line error; connection chatter stays out of stderr.
+        configure_logging(level="ERROR")
         try:
             return asyncio.run(coro_fn(*args, **kwargs))
         except BusError as exc:
