@@ -42,6 +42,18 @@ def documents(content: str) -> Iterator[tuple[Any, yaml.Node]]:
         loader.dispose()
 
 
+def first_mapping(content: str) -> tuple[dict[Any, Any], yaml.Node] | None:
+    """The first YAML document when it is a mapping, with its node; None for anything else
+    (not YAML, empty, a list): rules that inspect a mapping have nothing to say about those."""
+    try:
+        parsed = next(documents(content), None)
+    except yaml.YAMLError:
+        return None
+    if parsed is None or not isinstance(parsed[0], dict):
+        return None
+    return parsed
+
+
 def node_line(
     node: yaml.Node | None, path: Iterable[str | int], *, unexpected: str | None = None
 ) -> int | None:

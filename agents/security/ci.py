@@ -18,10 +18,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import yaml
-
 from agents.qa.findings import finding
-from agents.qa.locate import documents, node_line
+from agents.qa.locate import first_mapping, node_line
 from agents.qa.pipelines import jenkins_secret_literals
 from agents.security.secrets_scan import SECRET_KEY_PATTERN, is_literal
 from contracts.payloads import Finding
@@ -42,11 +40,8 @@ Add = Callable[[list[str | int], str, Severity, str, str], None]
 
 def github_workflow(path: str, content: str) -> list[Finding]:
     """GitHub Actions rules for one workflow file."""
-    try:
-        parsed = next(documents(content), None)
-    except yaml.YAMLError:
-        return []
-    if parsed is None or not isinstance(parsed[0], dict):
+    parsed = first_mapping(content)
+    if parsed is None:
         return []
     data, node = parsed
     out: list[Finding] = []
@@ -177,11 +172,8 @@ def _pinned(at: list[str | int], uses: str, add: Add) -> None:
 
 def gitlab_ci(path: str, content: str) -> list[Finding]:
     """SEC-GITLAB-001: literal secrets in global or job ``variables:``."""
-    try:
-        parsed = next(documents(content), None)
-    except yaml.YAMLError:
-        return []
-    if parsed is None or not isinstance(parsed[0], dict):
+    parsed = first_mapping(content)
+    if parsed is None:
         return []
     data, node = parsed
     scopes: list[tuple[list[str | int], Any]] = [(["variables"], data.get("variables"))]

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-import yaml
-
 from agents.qa.findings import finding
-from agents.qa.locate import documents, node_line
+from agents.qa.locate import first_mapping, node_line
 from contracts.payloads import Finding
 from contracts.vocabulary import Severity
 
@@ -28,11 +26,8 @@ def is_values(path: str) -> bool:
 
 def check(path: str, content: str) -> list[Finding]:
     """SEC-HELM-001 for one values file."""
-    try:
-        parsed = next(documents(content), None)
-    except yaml.YAMLError:
-        return []
-    if parsed is None or not isinstance(parsed[0], dict):
+    parsed = first_mapping(content)
+    if parsed is None:
         return []
     data, node = parsed
     return [
