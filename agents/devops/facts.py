@@ -11,7 +11,7 @@ from contracts.payloads import EnvName, ServiceSpec
 
 Language = Literal["python", "go", "node"]
 PackageManager = Literal["pip", "uv", "poetry", "go", "npm", "yarn", "pnpm"]
-BackingService = Literal["postgres", "redis"]
+BackingService = Literal["postgres", "redis", "mongodb", "mysql", "rabbitmq"]
 DnsName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")]
 RelPath = Annotated[str, StringConstraints(pattern=r"^[^/].*$", max_length=256)]
 
@@ -46,6 +46,9 @@ class ProjectFacts(BaseModel):
     start_command: tuple[str, ...] = Field(min_length=1)
     test_command: tuple[str, ...] = Field(min_length=1)
     port: int = Field(ge=1, le=65_535)
+    port_env: EnvName = Field(
+        "PORT", description="The variable the server takes its port from; every artifact sets it to ``port``."
+    )
     health_path: str = "/health"
     metrics_path: str = "/metrics"
     env_vars: tuple[EnvName, ...] = ()
@@ -54,6 +57,27 @@ class ProjectFacts(BaseModel):
     base_image: str = Field(description="The image the shipped container runs on.")
     build_target: str = Field(
         ".", description="Go: the main package built into the binary; unused for other languages."
+    )
+    build_command: tuple[str, ...] = Field(
+        (), description="Run in the builder after the source is copied (npm run build, make generate)."
+    )
+    build_output: RelPath | None = Field(
+        None,
+        description="Node: the folder the build writes (dist), copied from the builder into the runtime.",
+    )
+    build_tags: tuple[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.]+$")], ...] = Field(
+        (), description="Go: build tags of the production build (-tags)."
+    )
+    cgo: bool = Field(False, description="Go: a dependency needs cgo (gcc builder, glibc runtime).")
+    skip_scripts: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z]+$")], ...] = Field(
+        (), description="Node: lifecycle scripts dropped before the production install (they call dev tools)."
+    )
+    required_env: tuple[EnvName, ...] = Field(
+        (), description="Variables the app refuses to start without (its config schema marks them required)."
+    )
+    config_defaults: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description="Values for required non-secret variables, from the project's example env file.",
     )
     assumptions: tuple[str, ...] = ()
 

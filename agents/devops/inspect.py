@@ -9,7 +9,13 @@ from pathlib import Path
 from agents.devops.detect import Detected, go, node, python
 from agents.devops.detect.scan import OS_VARS
 from agents.devops.facts import ProjectFacts, dns_name
-from agents.devops.images import DEFAULT_VERSION, default_images, fallback_images
+from agents.devops.images import (
+    DEFAULT_VERSION,
+    GO_CGO_RUNTIME,
+    default_images,
+    fallback_images,
+    raised_go_version,
+)
 from agents.devops.tree import ProjectTree
 from contracts.payloads import ServiceSpec
 
@@ -29,6 +35,8 @@ DEFAULT_TEST = {
 DEFAULT_PORT = {"python": 8000, "go": 8080, "node": 3000}
 METRICS_LIBRARY = {"python": "prometheus-client", "go": "prometheus/client_golang", "node": "prom-client"}
 REQUIRED_WITHOUT_DETECTION = ("language", "start_command", "port")
+# The command-line flag that sets each ServiceSpec field, for refusals that name the fix.
+FLAGS = {"port": "--port", "start_command": "--start-command", "health_path": "--health-path"}
 
 
 class InspectionError(ValueError):
@@ -91,10 +99,22 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str) -> Project
     """Merge overrides over findings and fill every remaining gap with a stated default."""
     assumptions = list(found.assumptions)
     language = found.language
+    missing = {f: why for f, why in found.needs.items() if getattr(overrides, f, None) is None}
+    if missing:
+        raise InspectionError(
+            "; ".join(missing.values()) + f"; pass {' and '.join(FLAGS.get(f, f) for f in missing)}"
+        )
     version = overrides.language_version or found.language_version
     if version is None:
         version = DEFAULT_VERSION[language]
         assumptions.append(f"no {language} version declared: using {version}")
+    raised = raised_go_version(version) if language == "go" else None
+    if raised is not None:
+        assumptions.append(
+            f"go.mod declares go {version}, older than any golang bookworm image: building with Go {raised} "
+            "(Go 1 compatibility); raise the go line when you can, old toolchains carry known CVEs"
+        )
+        version = raised
     start = overrides.start_command or found.start_command
     if not start:
         raise InspectionError(
@@ -116,10 +136,17 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str) -> Project
         images = fallback_images(language, version)
         assumptions.append(f"{language} {version} is not in the pinned image table: using {images[1]}")
     build_image, base_image = images
+    if language == "go" and found.cgo:
+        base_image = GO_CGO_RUNTIME
+        assumptions.append(
+            "a dependency needs cgo (e.g. mattn/go-sqlite3): built with CGO_ENABLED=1 and run on "
+            f"{GO_CGO_RUNTIME} (glibc) instead of a static binary on Alpine"
+        )
     if overrides.base_image:
         base_image = overrides.base_image
         build_image = build_image if language == "go" else overrides.base_image
     env_vars = overrides.env_vars if overrides.env_vars is not None else sorted(found.env_vars - OS_VARS)
+    port_env = found.port_env if found.port_env in env_vars or found.port_env == "PORT" else "PORT"
     return ProjectFacts(
         name=overrides.name or dns_name(found.name or folder),
         language=language,
@@ -132,6 +159,7 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str) -> Project
         start_command=tuple(start),
         test_command=tuple(overrides.test_command or found.test_command or DEFAULT_TEST[language]),
         port=overrides.port or found.port or DEFAULT_PORT[language],
+        port_env=port_env,
         health_path=health,
         metrics_path=metrics,
         env_vars=tuple(sorted(set(env_vars))),
@@ -139,5 +167,12 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str) -> Project
         build_image=build_image,
         base_image=base_image,
         build_target=found.build_target,
+        build_command=found.build_command,
+        build_output=found.build_output,
+        build_tags=found.build_tags,
+        cgo=found.cgo,
+        skip_scripts=found.skip_scripts,
+        required_env=tuple(sorted(found.required_env & set(env_vars))),
+        config_defaults={k: found.config_defaults[k] for k in sorted(found.config_defaults) if k in env_vars},
         assumptions=tuple(assumptions),
     )

@@ -27,3 +27,13 @@ class Detected:
     build_target: str = "."
     dev_dependency_files: tuple[str, ...] = ()
     assumptions: list[str] = field(default_factory=list)
+    port_env: str = "PORT"
+    build_command: tuple[str, ...] = ()
+    build_output: str | None = None
+    build_tags: tuple[str, ...] = ()
+    cgo: bool = False
+    skip_scripts: tuple[str, ...] = ()
+    required_env: set[str] = field(default_factory=set)
+    config_defaults: dict[str, str] = field(default_factory=dict)
+    # Override field -> why detection cannot fill it: inspection refuses unless the caller passes it.
+    needs: dict[str, str] = field(default_factory=dict)

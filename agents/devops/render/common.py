@@ -135,6 +135,15 @@ def healthcheck_command(spec: AppSpec) -> list[str]:
     if facts.language == "node":
         script = f"fetch('{url}').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
         return ["node", "-e", script]
+    if facts.cgo:
+        # The glibc runtime (Debian slim) has bash but no wget or curl: a raw HTTP/1.0 request on
+        # bash's /dev/tcp, healthy on a 2xx or 3xx status line.
+        request = f"GET {facts.health_path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n"
+        script = (
+            f"exec 3<>/dev/tcp/127.0.0.1/{facts.port} && printf '{request}' >&3 "
+            "&& head -c 12 <&3 | grep -q ' [23]'"
+        )
+        return ["bash", "-c", script]
     return ["wget", "-q", "-O", "/dev/null", "-T", "4", url]
 
 
