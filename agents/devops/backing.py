@@ -116,6 +116,12 @@ SERVICES: dict[str, Backing] = {
     ),
 }
 PORTS: dict[str, int] = {kind: service.port for kind, service in SERVICES.items()}
+# Ports a deployed service may need to reach: the managed brokers speak TLS on their own port
+# (Amazon MQ for RabbitMQ: AMQPS 5671) next to the plain one of a self-run broker.
+EGRESS_PORTS: dict[str, tuple[int, ...]] = {
+    **{k: (port,) for k, port in PORTS.items()},
+    "rabbitmq": (5671, 5672),
+}
 
 _PARTS: dict[str, Part] = {
     "URL": "url",
@@ -173,6 +179,40 @@ def bindings(names: Iterable[str], kinds: Iterable[str]) -> dict[str, tuple[str,
             if name not in out and upper in ("CELERY_BROKER_URL", "BROKER_URL") and "rabbitmq" in kinds:
                 out[name] = ("rabbitmq", "url")
     return out
+
+
+def service_environment(kind: str, *, password_file: str | None, test_password: str = "") -> dict[str, str]:
+    """The image's own settings that create the app's user and database: the password read from
+    ``password_file`` (development), or for a throwaway test service ``test_password`` where the
+    image needs one (MySQL, RabbitMQ) and trust elsewhere (Postgres, MongoDB without users)."""
+    ephemeral = password_file is None
+    if kind == "postgres":
+        env = {"POSTGRES_DB": DATABASE, "POSTGRES_USER": USER}
+        if ephemeral:
+            env["POSTGRES_HOST_AUTH_METHOD"] = "trust"  # test runs only, on a private network
+        else:
+            env["POSTGRES_PASSWORD_FILE"] = str(password_file)
+        return env
+    if kind == "mysql":
+        env = {"MYSQL_DATABASE": DATABASE, "MYSQL_USER": USER, "MYSQL_RANDOM_ROOT_PASSWORD": "yes"}
+        env.update(
+            {"MYSQL_PASSWORD": test_password} if ephemeral else {"MYSQL_PASSWORD_FILE": str(password_file)}
+        )
+        return env
+    if kind == "mongodb":
+        if ephemeral:
+            return {}
+        return {
+            "MONGO_INITDB_DATABASE": DATABASE,
+            "MONGO_INITDB_ROOT_USERNAME": USER,
+            "MONGO_INITDB_ROOT_PASSWORD_FILE": str(password_file),
+        }
+    if kind == "rabbitmq":
+        env = {"RABBITMQ_DEFAULT_USER": USER}
+        if ephemeral:
+            env["RABBITMQ_DEFAULT_PASS"] = test_password
+        return env  # development: the password is exported from its file by the Compose shim
+    return {}
 
 
 def value(kind: str, part: Part, *, host: str, password: str | None, port: int | None = None) -> str:

@@ -53,6 +53,17 @@ def test_password(service: backing.Backing) -> str | None:
     return TEST_SECRET if service.test_password else None
 
 
+def test_services(spec: AppSpec) -> list[tuple[backing.Backing, dict[str, str]]]:
+    """The throwaway backing services of a test run (Compose test file, CI), with their settings."""
+    return [
+        (
+            backing.SERVICES[kind],
+            backing.service_environment(kind, password_file=None, test_password=TEST_SECRET),
+        )
+        for kind in spec.facts.backing_services
+    ]
+
+
 def test_environment(spec: AppSpec, host_of: HostOf, *, runner: bool = False) -> dict[str, str]:
     """Throwaway values for every variable a test run needs: config, connection variables of the
     ephemeral services reachable through ``host_of``, placeholders for the other secrets.
@@ -108,15 +119,16 @@ def provision(spec: AppSpec, *, with_backing: bool) -> Provision:
 
 
 def shim(exports: dict[str, tuple[str, str]]) -> str:
-    """The ``sh -c`` script that exports each variable from its secret file, then execs the
+    """The ``sh -c`` script (one step a line) that exports each variable from its secret file, then execs the
     command in ``"$@"``. A missing file stops the start (``set -e``); an empty file leaves the
     variable unset, so an optional secret nobody uses is not passed as an empty string (which
     schema validators such as Joi reject). Dollar signs are doubled for Compose interpolation."""
     steps = [
-        f'v="$(cat {SECRETS_DIR}/{secret})"; [ -z "$v" ] || export {name}="{template}"'
+        line
         for name, (secret, template) in exports.items()
+        for line in (f'v="$(cat {SECRETS_DIR}/{secret})"', f'[ -z "$v" ] || export {name}="{template}"')
     ]
-    return "; ".join(["set -e", *steps, 'exec "$@"']).replace("$", "$$")
+    return "\n".join(["set -e", *steps, 'exec "$@"']).replace("$", "$$")
 
 
 def shim_entrypoint(exports: dict[str, tuple[str, str]]) -> list[str]:

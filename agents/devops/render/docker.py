@@ -345,51 +345,14 @@ def _healthcheck(spec: AppSpec, interval: str) -> dict[str, object]:
     }
 
 
-def _service_env(spec: AppSpec, service: backing.Backing, *, ephemeral: bool) -> dict[str, str]:
-    """The image's own settings that create the app's user and database (password from a secret
-    file in development, the test placeholder or trust in test runs)."""
-    kind = service.kind
-    password = None if ephemeral else f"{appenv.SECRETS_DIR}/{appenv.password_secret(spec, kind)}"
-    test = appenv.test_password(service) if ephemeral else None
-    if kind == "postgres":
-        env = {"POSTGRES_DB": backing.DATABASE, "POSTGRES_USER": backing.USER}
-        if ephemeral:
-            # Test runs only: a throwaway database on the private Compose network, no password.
-            env["POSTGRES_HOST_AUTH_METHOD"] = "trust"
-        else:
-            env["POSTGRES_PASSWORD_FILE"] = str(password)
-        return env
-    if kind == "mysql":
-        env = {
-            "MYSQL_DATABASE": backing.DATABASE,
-            "MYSQL_USER": backing.USER,
-            "MYSQL_RANDOM_ROOT_PASSWORD": "yes",
-        }
-        env.update({"MYSQL_PASSWORD": str(test)} if ephemeral else {"MYSQL_PASSWORD_FILE": str(password)})
-        return env
-    if kind == "mongodb":
-        if ephemeral:
-            return {}  # no users: the test database trusts the private network, like Postgres
-        return {
-            "MONGO_INITDB_DATABASE": backing.DATABASE,
-            "MONGO_INITDB_ROOT_USERNAME": backing.USER,
-            "MONGO_INITDB_ROOT_PASSWORD_FILE": str(password),
-        }
-    if kind == "rabbitmq":
-        env = {"RABBITMQ_DEFAULT_USER": backing.USER}
-        if ephemeral:
-            env["RABBITMQ_DEFAULT_PASS"] = str(test)
-        return env
-    return {}
-
-
 def _backing(spec: AppSpec, *, ephemeral: bool) -> dict[str, dict[str, object]]:
     """A Compose service per backing service, with a health check the app waits for."""
     services: dict[str, dict[str, object]] = {}
     for kind in spec.facts.backing_services:
         service = backing.SERVICES[kind]
         body: dict[str, object] = {"image": service.image}
-        env = _service_env(spec, service, ephemeral=ephemeral)
+        password = None if ephemeral else f"{appenv.SECRETS_DIR}/{appenv.password_secret(spec, kind)}"
+        env = backing.service_environment(kind, password_file=password, test_password=appenv.TEST_SECRET)
         if kind == "rabbitmq" and not ephemeral:
             # The RabbitMQ image reads its password from the environment only: the same shim.
             secret = appenv.password_secret(spec, kind)

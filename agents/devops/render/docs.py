@@ -182,7 +182,11 @@ def infrastructure(spec: AppSpec) -> str:
         f"(`{kubernetes.MONITORING_NAMESPACE}`) "
         f"on port {f.port}, and allows DNS, HTTPS out"
         + (
-            ", " + ", ".join(f"{s} ({kubernetes.BACKING_PORTS[s]})" for s in f.backing_services)
+            ", "
+            + ", ".join(
+                f"{s} ({'-'.join(str(p) for p in sorted({min(ports), max(ports)}))})"
+                for s, ports in ((s, kubernetes.BACKING_PORTS[s]) for s in f.backing_services)
+            )
             if f.backing_services
             else ""
         )
