@@ -232,6 +232,9 @@ def routes(pkgs: dict[str, GoPackage], dirs: list[str]) -> list[str]:
 
 
 def _join(prefix: str, path: str) -> str:
+    """gin/echo joining: ``/api/ping`` + ``/`` is the distinct route ``/api/ping/``; + ``""`` the prefix."""
+    if not path:
+        return prefix or "/"
     full = (prefix.rstrip("/") + "/" + path.lstrip("/")) if prefix else path
     if path.endswith("/") and not full.endswith("/"):
         full += "/"
