@@ -224,3 +224,8 @@ def test_backing_services_come_from_the_imports_of_the_built_packages(tmp_path: 
     facts = inspect_project(root)
     assert facts.backing_services == ("mongodb", "rabbitmq")  # not postgres: only a tool imports lib/pq
     assert not facts.cgo
+
+
+def test_a_sqlite_file_next_to_the_working_directory_is_named_in_the_assumptions(tmp_path: Path) -> None:
+    facts = inspect_project(write(tmp_path / "realworld", GIN_APP))
+    assert any("SQLite file ./app.db" in a and "read-only" in a for a in facts.assumptions)

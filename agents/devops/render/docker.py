@@ -259,7 +259,8 @@ def _go_stages(spec: AppSpec) -> list[str]:
     caches = "--mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build"
     binary = facts.start_command[0]
     tags = f"-tags {','.join(facts.build_tags)} " if facts.build_tags else ""
-    generate = [f"RUN {caches} {' '.join(facts.build_command)}"] if facts.build_command else []
+    # Code generation shares the build's RUN (and caches): it only feeds the compiler.
+    generate = f"{' '.join(facts.build_command)} && " if facts.build_command else ""
     if facts.cgo:
         # The golang bookworm images ship gcc; the binary links the glibc the runtime image has.
         intro = "# builder: a cgo binary (gcc from the golang image, glibc of the same Debian release)"
@@ -275,8 +276,7 @@ def _go_stages(spec: AppSpec) -> list[str]:
         _copy(facts.dependency_files),
         "RUN --mount=type=cache,target=/go/pkg/mod go mod download",
         "COPY . .",
-        *generate,
-        f'RUN {caches} go build {tags}-ldflags="-s -w" -o /out/server {facts.build_target}',
+        f'RUN {caches} {generate}go build {tags}-ldflags="-s -w" -o /out/server {facts.build_target}',
         "",
         "# test: the builder with the full source; docker-compose.test.yml and CI run this stage",
         "FROM builder AS test",
