@@ -56,11 +56,18 @@ class Knowledge(Worker):
             limit=int(body.get("limit") or 20),
         )
 
-    async def _history(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _history(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A page of a task's history (see KnowledgeStore.history_page); the client follows ``next``."""
         task = body.get("task")
         if not task:
             raise ValueError("history needs a task id")
-        return await self.store.history(str(task))
+        return await self.store.history_page(
+            str(task),
+            after=int(body.get("after") or 0),
+            limit=int(body.get("limit") or 500),
+            full=bool(body.get("full")),
+            max_bytes=self.bus.reply_budget(),
+        )
 
     async def stop(self) -> None:
         await self.store.close()
