@@ -32,7 +32,7 @@ from agents.cli.generate import register as register_generate
 from agents.cli.render import history_line, print_status, printable
 from agents.cli.report import register as register_report
 from agents.logs import configure_logging
-from agents.runner import AGENTS, Orchestra, UnknownAgent, run_until_signal
+from agents.runner import AGENTS, Orchestra, UnknownAgent, agent_class, run_until_signal
 from agents.settings import AgentSettings
 from bus.client import OrchestraClient
 from bus.config import BusConfig
@@ -133,8 +133,9 @@ def agent(
     from contracts.subjects import inbox_prefix
 
     try:
-        config = bus_config(nats_url, inbox_prefix=inbox_prefix(name))
-        orchestra = Orchestra([name], config, AgentSettings.from_env())
+        agent_class(name)  # a bad name is a usage error before any server is looked for
+        settings = AgentSettings.from_env()
+        orchestra = Orchestra([name], bus_config(nats_url, inbox_prefix=inbox_prefix(name)), settings)
     except (UnknownAgent, ValueError, OSError) as exc:  # a bad name, ORCHESTRA_* value or secret file
         raise fail(str(exc)) from None
     except BusError as exc:  # no URL, or the orchestra of .orchestra/nats.url is gone

@@ -21,7 +21,13 @@ class Knowledge(Worker):
     store: KnowledgeStore
 
     async def start(self) -> None:
-        self.store = await KnowledgeStore.open(self.settings.knowledge_db)
+        try:
+            self.store = await KnowledgeStore.open(self.settings.knowledge_db)
+        except (OSError, sqlite3.Error) as exc:  # say which setting points at the unusable file
+            raise OSError(
+                f"cannot open the knowledge store {self.settings.knowledge_db} "
+                f"(ORCHESTRA_KNOWLEDGE_DB or --knowledge-db): {exc}"
+            ) from exc
         durable, filter_subject = self.route.consumers()[0]
         await self.bus.consume(
             durable=durable,

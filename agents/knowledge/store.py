@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -155,9 +156,13 @@ class KnowledgeStore:
 
     async def history(self, task_id: str) -> list[dict[str, Any]]:
         """Every event of a task in arrival order, each with its causation id (the causal chain)."""
-        sql = f"SELECT {_COLUMNS} FROM events WHERE task_id = ? ORDER BY seq"
-        async with self._db.execute(sql, (task_id,)) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        rows: list[dict[str, Any]] = []
+        after: int | None = 0
+        while after is not None:  # pages without a size budget: this is in-process, not a reply
+            page = await self.history_page(task_id, after=after, limit=1000, max_bytes=sys.maxsize)
+            rows += page["events"]
+            after = page["next"]
+        return rows
 
     async def history_page(
         self, task_id: str, *, after: int = 0, limit: int = 500, max_bytes: int, full: bool = False
