@@ -177,3 +177,70 @@ async def test_up_takes_flags_over_environment_over_defaults(tmp_path: Path, ups
     bad = await asyncio.to_thread(orchestra, tmp_path, "up", env={**env, "ORCHESTRA_HTTP_PORT": "99999"})
     assert bad.returncode == 2
     assert bad.stderr.splitlines()[-1].startswith("error: invalid setting ORCHESTRA_HTTP_PORT='99999'")
+
+
+def test_up_logs_for_people_on_a_terminal_and_json_otherwise(tmp_path: Path, ups: list[Up]) -> None:
+    """Item: logs on a terminal are structlog's console lines, JSON lines when redirected; on the
+    terminal too a value's control characters are shown escaped."""
+    import pty
+    import select
+
+    # Redirected (a file): one JSON object per log line.
+    up = Up(tmp_path)
+    ups.append(up)
+    up.wait_for(lambda: "ready:" in up.output(), "up ready")
+    assert up.stop() == 0
+    logs = [ln for ln in up.output().splitlines() if "agent.started" in ln]
+    assert logs and all(ln.startswith("{") for ln in logs)
+
+    # On a terminal (a real pseudo-terminal): console lines.
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [ORCHESTRA, "up"],
+        cwd=tmp_path,
+        env=newcomer_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=child,
+    )
+    os.close(child)
+    seen = b""
+
+    def read_until(done) -> None:  # type: ignore[no-untyped-def]
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while not done() and time.monotonic() < deadline:
+            if select.select([main], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(main, 65536)
+                except OSError:  # the terminal closed: the process is gone
+                    return
+
+    try:
+        read_until(lambda: b"ready:" in seen)
+    finally:
+        proc.terminate()
+        read_until(lambda: proc.poll() is not None)  # keep the terminal drained while it stops
+        proc.wait(60)
+        os.close(main)
+    text = seen.decode(errors="replace")
+    started = [ln for ln in text.splitlines() if "agent.started" in ln]
+    assert started and not any(ln.lstrip().startswith("{") for ln in started), text[-2000:]
+    assert all("[info" in ln and "agent=" in ln for ln in started), started
+
+
+def test_console_logs_escape_control_characters() -> None:
+    import io
+
+    import structlog
+
+    from agents.logs import configure_logging
+
+    out = io.StringIO()
+    configure_logging(json=False, stream=out)
+    try:
+        structlog.get_logger("t").info("task.received", text="\x1b]0;pwned\x07\u202e\nforged")
+    finally:
+        structlog.reset_defaults()
+    line = out.getvalue()
+    assert "\x1b" not in line and "\u202e" not in line and line.count("\n") == 1, repr(line)
