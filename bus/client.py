@@ -169,6 +169,8 @@ class OrchestraClient:
         while True:
             body = {"task": task_id, "after": after, "limit": page_size, "full": full}
             page = await self.bus.request(RPC_KNOWLEDGE_HISTORY, body, timeout_s=timeout_s)
+            if isinstance(page, list):  # a knowledge agent from before paging: the whole history
+                page = {"events": page, "next": None, "total": len(page)}
             yield page
             if page.get("next") is None:
                 return

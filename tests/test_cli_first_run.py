@@ -87,6 +87,18 @@ def ups() -> Iterator[list[Up]]:
         up.stop()  # SIGTERM: `up` stops its agents and its nats-server child
 
 
+def gone(nats_url: str, within: float = 30) -> bool:
+    """True once no NATS server greets at ``nats_url`` (within ``within`` seconds)."""
+    from agents.cli.url_file import answers as greets
+
+    deadline = time.monotonic() + within
+    while greets(nats_url):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as resp:
@@ -129,21 +141,30 @@ async def test_up_then_task_wait_in_a_second_process_with_no_flags(tmp_path: Pat
 
 
 async def test_a_killed_up_leaves_a_file_that_says_run_up(tmp_path: Path, ups: list[Up]) -> None:
-    """A `up` killed with SIGKILL cannot remove its file: commands say in one line that the
-    orchestra is gone instead of timing out on a dead port; the next `up` replaces the file."""
-    stale = tmp_path / URL_FILE
-    stale.parent.mkdir()
-    stale.write_text(f"nats://127.0.0.1:{free_port()}\n")
+    """A `up` killed with SIGKILL cannot remove its file, and takes its nats-server with it:
+    commands say in one line that the orchestra is gone (instead of timing out, or talking to an
+    orphan server with no agent behind it); the next `up` replaces the file."""
+    first = Up(tmp_path)
+    ups.append(first)
+    first.wait_for(lambda: "ready:" in first.output(), "up ready")
+    stale = (tmp_path / URL_FILE).read_text().strip()
+    assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert await asyncio.to_thread(gone, stale), "the embedded server outlived its `up`"
+    assert (tmp_path / URL_FILE).read_text().strip() == stale
+
     done = await asyncio.to_thread(orchestra, tmp_path, "history", "01ABC")
     assert done.returncode == 3
     [line] = done.stderr.splitlines()
-    assert line.startswith("error: the orchestra in ") and "is not running: run `orchestra up`" in line
+    assert line == (
+        f"error: the orchestra in {tmp_path / URL_FILE} ({stale}) is not running: "
+        "run `orchestra up` in this folder, or pass --nats-url / set NATS_URL"
+    )
 
     up = Up(tmp_path)
     ups.append(up)
     up.wait_for(lambda: "ready:" in up.output(), "up ready")
-    fresh = stale.read_text().strip()
-    assert fresh in up.output()
+    fresh = (tmp_path / URL_FILE).read_text().strip()
+    assert fresh != stale and fresh in up.output()
     listed = await asyncio.to_thread(orchestra, tmp_path, "agents")
     assert listed.returncode == 0, listed.stderr
 

@@ -107,7 +107,8 @@ def _start_embedded(store_dir: Path, url_path: Path) -> EmbeddedServer:
     """`up`'s own server, unless an orchestra of this folder is running already."""
     if url_path.is_file() and url_file.answers(running := url_file.read(url_path)):
         raise fail(f"an orchestra is already running in this folder at {running} ({url_path}); stop it first")
-    return EmbeddedServer(store_dir=store_dir.resolve()).start()
+    # Started in the main thread, tied to this process: a killed `up` leaves no orphan server.
+    return EmbeddedServer(store_dir=store_dir.resolve(), die_with_parent=True).start()
 
 
 def _publish_url(url_path: Path, url: str) -> None:
@@ -277,7 +278,7 @@ def history(
             async for page in client.history_pages(task_id, full=as_json, page_size=min(limit, 500)):
                 total = page["total"]
                 for row in page["events"][: limit - shown]:
-                    emit_json(row["event"]) if as_json else typer.echo(history_line(row))
+                    emit_json(row.get("event", row)) if as_json else typer.echo(history_line(row))
                     shown += 1
                 if shown >= limit:
                     break
