@@ -29,7 +29,7 @@ def run_demo(project: Path, text: str, out: Path, timeout_s: float) -> int:
     log_path = STATE_DIR / "demo.log"
     with log_path.open("a", encoding="utf-8") as log_file:
         configure_logging(json=True, stream=log_file)
-        server = EmbeddedServer(store_dir=STATE_DIR / "nats")
+        server = EmbeddedServer(store_dir=STATE_DIR / "nats", die_with_parent=True)
         started = time.monotonic()
         typer.echo("starting embedded NATS with JetStream ...")
         server.start()
