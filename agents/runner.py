@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
@@ -90,14 +91,19 @@ class Orchestra:
         log.info("orchestra.stopped")
 
 
-async def run_until_signal(orchestra: Orchestra, *, connect_wait_s: float = 0.0) -> None:
-    """Start, then run until SIGINT/SIGTERM, then stop gracefully."""
+async def run_until_signal(
+    orchestra: Orchestra, *, connect_wait_s: float = 0.0, on_started: Callable[[], object] | None = None
+) -> None:
+    """Start, then run until SIGINT/SIGTERM, then stop gracefully. ``on_started`` runs once every
+    agent is up (streams provisioned, consumers bound)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
         await orchestra.start(connect_wait_s=connect_wait_s)
+        if on_started is not None:
+            on_started()
         await stop.wait()
     finally:
         await orchestra.stop()

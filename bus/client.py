@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from nats.js.api import DeliverPolicy
@@ -158,5 +159,46 @@ class OrchestraClient:
         body = {"query": query, "type": type, "agent": agent, "task": task, "limit": limit}
         return await self.bus.request(RPC_KNOWLEDGE_SEARCH, body, timeout_s=timeout_s)
 
-    async def history(self, task_id: str, *, timeout_s: float = 5.0) -> list[dict[str, Any]]:
-        return await self.bus.request(RPC_KNOWLEDGE_HISTORY, {"task": task_id}, timeout_s=timeout_s)
+    async def history_pages(
+        self, task_id: str, *, full: bool = False, page_size: int = 500, timeout_s: float = 5.0
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A task's history, oldest first, one reply at a time: each page is ``{"events": rows,
+        "next": cursor or None, "total": n}`` and fits the server's max_payload whatever the
+        history's size. ``full`` adds each row's whole event envelope under ``"event"``."""
+        after = 0
+        while True:
+            body = {"task": task_id, "after": after, "limit": page_size, "full": full}
+            page = await self.bus.request(RPC_KNOWLEDGE_HISTORY, body, timeout_s=timeout_s)
+            if isinstance(page, list):  # a knowledge agent from before paging: the whole history
+                page = {"events": page, "next": None, "total": len(page)}
+            yield page
+            if page.get("next") is None:
+                return
+            after = page["next"]
+
+    async def history(
+        self, task_id: str, *, limit: int | None = None, full: bool = False, timeout_s: float = 5.0
+    ) -> History:
+        """The first ``limit`` events (default all) of a task's history; ``History.cut`` says whether
+        there were more."""
+        found = History()
+        page_size = min(limit, 500) if limit else 500
+        async for page in self.history_pages(task_id, full=full, page_size=page_size, timeout_s=timeout_s):
+            found.total = page["total"]
+            found.rows.extend(page["events"])
+            if limit is not None and len(found.rows) >= limit:
+                del found.rows[limit:]
+                break
+        return found
+
+
+@dataclass
+class History:
+    """Rows of a task's history (oldest first) and how many events the task has in all."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+
+    @property
+    def cut(self) -> bool:
+        return len(self.rows) < self.total

@@ -26,6 +26,8 @@ from contracts import Envelope
 log = structlog.get_logger("bus.runtime")
 
 Responder = Callable[[dict[str, Any]], Awaitable[Any]]
+# What serve() wraps around a result ({"ok": true, "result": ...}), with room to spare.
+_REPLY_OVERHEAD = 1024
 
 
 class Bus:
@@ -104,10 +106,24 @@ class Bus:
             except Exception as exc:  # a bad request gets an error reply, never a dead responder
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             if msg.reply:
+                data = json.dumps(reply, default=str).encode()
+                if len(data) > self.nc.max_payload:
+                    # The server would refuse it and the caller would only see a timeout: say why.
+                    data = json.dumps(
+                        {
+                            "ok": False,
+                            "error": f"the answer on {subject} takes {len(data)} bytes, over the server's "
+                            f"max_payload ({self.nc.max_payload}): ask for less",
+                        }
+                    ).encode()
                 with contextlib.suppress(Exception):
-                    await msg.respond(json.dumps(reply, default=str).encode())
+                    await msg.respond(data)
 
         await self.nc.subscribe(subject, queue=queue, cb=on_request)
+
+    def reply_budget(self) -> int:
+        """Bytes a responder's ``result`` may take so that the reply fits the server's max_payload."""
+        return self.nc.max_payload - _REPLY_OVERHEAD
 
     async def request(self, subject: str, body: dict[str, Any], *, timeout_s: float = 5.0) -> Any:
         """Send a JSON request and return the ``result`` of the reply; raises RequestFailed."""
