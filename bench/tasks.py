@@ -43,7 +43,7 @@ def copy_project(workspace: Path, name: str = "fastapi-service") -> str:
 
 
 async def fresh_state(url: str) -> None:
-    """Fresh streams and no task-state bucket (DevOps recreates it), so runs do not see each other."""
+    """Fresh streams and no task-state bucket (provisioning recreates it), so runs do not see each other."""
     config = BusConfig(nats_url=url)
     bus = await Bus.connect(config, name="bench-admin", provision=False)
     try:
@@ -72,7 +72,7 @@ async def run_tasks(url: str, *, n: int, validators: str, timeout_s: float) -> d
             security_checkov=validators == "all",
         )
         config = BusConfig(nats_url=url)
-        orchestra = Orchestra(list(AGENTS), config, settings)
+        orchestra = Orchestra(list(AGENTS), config, settings, provision=True)
         await orchestra.start()
         client = await OrchestraClient.open(config)
         submitted: dict[str, float] = {}

@@ -26,6 +26,7 @@ from agents.cli.common import (
 )
 from agents.cli.dlq import app as dlq_app
 from agents.cli.generate import register as register_generate
+from agents.cli.provision import register as register_provision
 from agents.cli.render import print_status
 from agents.cli.report import register as register_report
 from agents.logs import configure_logging
@@ -57,7 +58,8 @@ def up(
     store_dir: Path = typer.Option(Path(".orchestra/nats"), help="Embedded server's JetStream store."),
     http_port: int = typer.Option(0, help="Health/metrics HTTP port (0: off)."),
 ) -> None:
-    """Run every agent in this process (embedded NATS unless --nats-url). Ctrl-C stops cleanly."""
+    """Run every agent in this process (embedded NATS unless --nats-url), after creating or updating
+    the streams (as `orchestra provision`). Ctrl-C stops cleanly."""
     configure_logging()
     settings = AgentSettings.from_env(
         workspace=workspace.resolve(), knowledge_db=knowledge_db, http_port=http_port
@@ -67,7 +69,7 @@ def up(
     if server:
         typer.echo(f"embedded NATS at {server.url} (store {store_dir})", err=True)
     try:
-        asyncio.run(run_until_signal(Orchestra(list(AGENTS), config, settings)))
+        asyncio.run(run_until_signal(Orchestra(list(AGENTS), config, settings, provision=True)))
     finally:
         if server:
             server.stop(cleanup=False)
@@ -306,6 +308,7 @@ def demo(
 
 # Commands that live beside their library register themselves.
 register_generate(app)
+register_provision(app)
 register_report(app)
 
 
