@@ -570,6 +570,44 @@ async def test_the_provisioner_creates_and_updates_streams_and_nothing_else(tmp_
         server.stop()
 
 
+def test_orchestra_provision_command_as_provisioner_and_as_an_agent(tmp_path: Path) -> None:
+    """`orchestra provision` as the deployments run it: created, then unchanged on a second run;
+    as an agent user it is refused in one line (exit 3) and creates nothing."""
+    import os
+    import subprocess
+    import sys
+
+    env = local.random_passwords()
+    server = local.single(tmp_path, env).start()
+
+    def provision(user: str) -> subprocess.CompletedProcess[str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRA_", "NATS_"))}
+        run_env = {
+            **base,
+            "NATS_URL": server.url,
+            "ORCHESTRA_USER": user,
+            "ORCHESTRA_PASSWORD": env[password_env(user)],
+            "ORCHESTRA_PUBLISH_TIMEOUT_S": "1",
+        }
+        orchestra = str(Path(sys.executable).parent / "orchestra")
+        return subprocess.run(
+            [orchestra, "provision"], env=run_env, capture_output=True, text=True, timeout=60
+        )
+
+    try:
+        refused = provision("qa")
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        [line] = refused.stderr.strip().splitlines()
+        assert line.startswith("error: ") and "'qa'" in line and "provisioner" in line
+        first = provision(PROVISIONER)
+        assert first.returncode == 0, first.stderr
+        assert [ln.split() for ln in first.stdout.splitlines()] == [[s, "created"] for s in STREAMS]
+        second = provision(PROVISIONER)
+        assert [ln.split() for ln in second.stdout.splitlines()] == [[s, "unchanged"] for s in STREAMS]
+    finally:
+        server.stop()
+
+
 async def test_an_agent_started_before_provisioning_waits_then_binds(tmp_path: Path) -> None:
     """An agent on a server without streams neither crashes nor creates them: it waits, not ready,
     saying what is missing and how to provision it; once provisioned it starts."""
@@ -605,6 +643,25 @@ async def test_an_agent_started_before_provisioning_waits_then_binds(tmp_path: P
     finally:
         await orchestra.stop()
         server.stop()
+
+
+async def test_an_agent_process_waiting_for_provisioning_stops_at_once_on_sigterm(tmp_path: Path) -> None:
+    """The container case: `orchestra agent` on a server without streams waits (not ready, the
+    reason in its log); SIGTERM ends the wait and the process exits 0."""
+    from bus.embedded import EmbeddedServer
+    from tests.faults.helpers import until
+    from tests.faults.procs import AgentProcess
+
+    with EmbeddedServer(store_dir=tmp_path / "nats") as server:
+        agent = AgentProcess("architect", server.url, tmp_path).start()
+        try:
+            await until(
+                lambda: "bus.not_provisioned" in agent.log_tail(50), within=30, what="the waiting line"
+            )
+            assert not agent.ready() and agent.exited is None
+        finally:
+            code = await agent.stop(within=10)
+        assert code == 0, agent.log_tail()
 
 
 @pytest.mark.parametrize("victim", ["devops", "credentials", "knowledge"])
