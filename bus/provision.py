@@ -124,18 +124,17 @@ async def ensure_provisioned(js: JetStreamContext, config: BusConfig) -> dict[st
     return outcome
 
 
-async def missing_streams(js: JetStreamContext, streams: Iterable[str]) -> list[str]:
-    """The streams of ``streams`` the server does not have (or does not answer about)."""
-    missing = []
+async def missing_streams(js: JetStreamContext, streams: Iterable[str]) -> dict[str, str]:
+    """The streams of ``streams`` that cannot be bound to yet, each with why: ``not found``, or no
+    answer (JetStream not ready yet, or this user may not look the stream up)."""
+    missing: dict[str, str] = {}
     for name in streams:
         try:
             await js.stream_info(name)
         except NotFoundError:
-            missing.append(name)
+            missing[name] = "not found"
         except (TimeoutError, APIError) as exc:
-            # No answer (JetStream not ready yet, or this user may not ask): not usable either.
-            log.debug("stream.info_failed", stream=name, error=str(exc) or type(exc).__name__)
-            missing.append(name)
+            missing[name] = f"no answer ({str(exc) or type(exc).__name__})"
     return missing
 
 
@@ -158,9 +157,8 @@ async def wait_for_streams(
     while missing := await missing_streams(js, names):
         now = time.monotonic()
         if wait_s is not None and now - started >= wait_s:
-            raise TimeoutError(
-                f"not provisioned after {wait_s:.0f}s: {', '.join(missing)}; {HOW_TO_PROVISION}"
-            )
+            why = ", ".join(f"{name}: {reason}" for name, reason in missing.items())
+            raise TimeoutError(f"not provisioned after {wait_s:.0f}s ({why}); {HOW_TO_PROVISION}")
         if reminded_at is None or now - reminded_at >= remind_s:
             log.warning(
                 "bus.not_provisioned", missing=missing, waiting_s=round(now - started), how=HOW_TO_PROVISION

@@ -630,7 +630,7 @@ async def test_an_agent_started_before_provisioning_waits_then_binds(tmp_path: P
                 await asyncio.sleep(0.05)
             assert not starting.done() and not orchestra.ready()
             [waiting] = [e for e in logs if e["event"] == "bus.not_provisioned"]
-            assert waiting["missing"] == [EVENTS_STREAM, DLQ_STREAM]
+            assert waiting["missing"] == {EVENTS_STREAM: "not found", DLQ_STREAM: "not found"}
             assert "orchestra provision" in waiting["how"]
             admin = await Bus.connect(config_for(deploy, ADMIN))
             try:

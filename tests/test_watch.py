@@ -90,3 +90,20 @@ async def test_feed_from_now_resumes_after_a_server_crash(restartable) -> None:
         await until(published, within=30, what="publishing after the restart")
         assert await take(feed, 2) == ["new-2", "new-3"]
         assert feed.recreated >= 1
+
+
+async def test_feed_from_now_recreated_before_any_message_replays_nothing_older(restartable) -> None:
+    """Invariant: a feed of new messages that loses its consumer before anything arrived resumes
+    after the stream's last sequence at its start, not from the beginning of the stream."""
+    _, bus = restartable
+    await publish(bus, "t3", "before-1", "before-2")
+    feed = OrderedFeed(
+        bus.nc, bus.js, EVENTS_STREAM, "orchestra.evt.status.changed.t3", deliver_policy=DeliverPolicy.NEW
+    )
+    async with feed:
+        feed._recreate_soon("test")
+        await until(lambda: feed.recreated == 1, within=10, what="the recreation")
+        await publish(bus, "t3", "after")
+        assert await take(feed, 1) == ["after"]
+        with pytest.raises(TimeoutError):
+            await feed.next(0.5)
