@@ -52,9 +52,9 @@ class OrchestraClient:
 
     @classmethod
     async def open(cls, config: BusConfig, *, wait_s: float = 0.0) -> OrchestraClient:
-        # A client never provisions: streams belong to the agents (and a client user may not
-        # change them, e.g. a different replica count than the cluster's).
-        return cls(await Bus.connect(config, name="orchestra-client", wait_s=wait_s, provision=False))
+        # A client never provisions: the streams belong to the provisioning identity (`orchestra
+        # provision`), and a client user may not change them.
+        return cls(await Bus.connect(config, name="orchestra-client", wait_s=wait_s))
 
     async def close(self) -> None:
         await self.bus.close()
