@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -15,11 +14,12 @@ from pydantic import TypeAdapter, ValidationError
 from bus.config import BusConfig
 from bus.errors import one_line
 from bus.runtime import Bus
+from bus.watch import OrderedFeed
 from contracts import ContractError, Envelope, EventType, Source, decode, new_event, new_id
 from contracts.envelope import Token
 from contracts.ids import derived_id
 from contracts.payloads import KnowledgeNote, ServiceSpec, StatusChanged, TaskRequested
-from contracts.subjects import RPC_KNOWLEDGE_HISTORY, RPC_KNOWLEDGE_SEARCH, status_filter
+from contracts.subjects import EVENTS_STREAM, RPC_KNOWLEDGE_HISTORY, RPC_KNOWLEDGE_SEARCH, status_filter
 from contracts.vocabulary import CIProvider, NoteKind, Strategy, Target
 
 T = TypeVar("T")
@@ -53,9 +53,9 @@ class OrchestraClient:
 
     @classmethod
     async def open(cls, config: BusConfig, *, wait_s: float = 0.0) -> OrchestraClient:
-        # A client never provisions: streams belong to the agents (and a client user may not
-        # change them, e.g. a different replica count than the cluster's).
-        return cls(await Bus.connect(config, name="orchestra-client", wait_s=wait_s, provision=False))
+        # A client never provisions: the streams belong to the provisioning identity (`orchestra
+        # provision`), and a client user may not change them.
+        return cls(await Bus.connect(config, name="orchestra-client", wait_s=wait_s))
 
     async def close(self) -> None:
         await self.bus.close()
@@ -119,20 +119,16 @@ class OrchestraClient:
         or for every task from now on (forever). ``idle_timeout_s`` bounds the wait for the next event."""
         if task_id is not None:
             task_id_checked(task_id)  # "a.b" or ">" would silently watch nothing, or everything
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-
-        async def on_msg(msg: Any) -> None:
-            await queue.put(msg)
-
-        sub = await self.bus.js.subscribe(
+        feed = OrderedFeed(
+            self.bus.nc,
+            self.bus.js,
+            EVENTS_STREAM,
             status_filter(task_id),
-            ordered_consumer=True,
             deliver_policy=DeliverPolicy.ALL if task_id else DeliverPolicy.NEW,
-            cb=on_msg,
         )
-        try:
+        async with feed:
             while True:
-                msg = await asyncio.wait_for(queue.get(), idle_timeout_s)
+                msg = await feed.next(idle_timeout_s)
                 try:
                     event = decode(msg.data)
                 except ContractError:
@@ -143,8 +139,6 @@ class OrchestraClient:
                 payload = event.payload
                 if task_id and isinstance(payload, StatusChanged) and payload.state.terminal:
                     return
-        finally:
-            await sub.unsubscribe()
 
     async def search(
         self,

@@ -19,7 +19,7 @@ from bus.connection import connect
 from bus.consumer import BatchHandler, Consumer, Handler
 from bus.errors import RequestFailed
 from bus.observer import NOOP, ConsumerObserver
-from bus.provision import ensure_streams, ensure_task_bucket
+from bus.provision import AGENT_STREAMS, bind_task_bucket, ensure_provisioned, wait_for_streams
 from bus.publisher import Publisher
 from contracts import Envelope
 
@@ -44,22 +44,31 @@ class Bus:
 
     @classmethod
     async def connect(
-        cls, config: BusConfig, *, name: str | None = None, wait_s: float = 0.0, provision: bool = True
+        cls, config: BusConfig, *, name: str | None = None, wait_s: float = 0.0, provision: bool = False
     ) -> Bus:
-        """Connect and (by default) create or update the streams idempotently."""
+        """Connect. With ``provision`` also create or update the streams and the task-state bucket
+        (idempotent; only the provisioning identity may, see bus/provision.py). Agents and clients
+        bind to what exists: :meth:`wait_provisioned`."""
         nc = await connect(config, name=name, wait_s=wait_s)
         bus = cls(nc, config)
         if provision:
             try:
-                await ensure_streams(bus.js, config)
+                await ensure_provisioned(bus.js, config)
             except BaseException:
                 await nc.close()
                 raise
         return bus
 
+    async def wait_provisioned(
+        self, streams: tuple[str, ...] = AGENT_STREAMS, *, wait_s: float | None = None
+    ) -> None:
+        """Wait until the streams an agent needs exist (logging what is missing); never create them."""
+        await wait_for_streams(self.js, streams, wait_s=wait_s)
+
     async def tasks_kv(self) -> KeyValue:
+        """The task-state bucket (bound once it exists; provisioning creates it)."""
         if self._kv is None:
-            self._kv = await ensure_task_bucket(self.js, self.config)
+            self._kv = await bind_task_bucket(self.js)
         return self._kv
 
     async def publish(self, event: Envelope) -> Any:

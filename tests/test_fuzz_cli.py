@@ -20,11 +20,23 @@ from agents.cli.main import app
 from agents.runner import AGENTS
 from bus.embedded import EmbeddedServer
 from contracts.vocabulary import CIProvider, NoteKind, Strategy, Target
-from tests.faults.procs import AgentProcess
+from tests.faults.procs import AgentProcess, provision
 
 pytestmark = pytest.mark.nats
 
-COMMANDS = {"up", "agent", "task", "watch", "history", "contracts", "health", "demo", "knowledge", "dlq"}
+COMMANDS = {
+    "up",
+    "agent",
+    "provision",
+    "task",
+    "watch",
+    "history",
+    "contracts",
+    "health",
+    "demo",
+    "knowledge",
+    "dlq",
+}
 CLI = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 EXIT_CODES = {0, 1, 2, 3, 4}
 
@@ -95,7 +107,8 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("fuzz-cli")
     server = EmbeddedServer(store_dir=tmp / "nats").start()
-    knowledge = AgentProcess("knowledge", server.url, tmp).start()  # provisions the streams
+    provision(server.url)
+    knowledge = AgentProcess("knowledge", server.url, tmp).start()
     deadline = time.monotonic() + 60
     while not knowledge.ready():
         assert knowledge.exited is None and time.monotonic() < deadline, knowledge.log_tail()

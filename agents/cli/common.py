@@ -19,6 +19,7 @@ from agents.paths import PathEscape
 from bus.config import BusConfig
 from bus.errors import BusError
 from contracts import Envelope
+from contracts.subjects import inbox_prefix
 
 T = TypeVar("T")
 
@@ -36,10 +37,14 @@ JsonOut = typer.Option(False, "--json", help="Machine-readable output: one JSON 
 
 def bus_config(nats_url: str | None, **overrides: Any) -> BusConfig:
     """The bus settings of a command: flags > environment (NATS_URL, ORCHESTRA_*) > defaults, where
-    the default server is the one `orchestra up` started for this folder (``.orchestra/nats.url``)."""
+    the default server is the one `orchestra up` started for this folder (``.orchestra/nats.url``).
+    A named user gets its own reply inbox ``_INBOX_<user>`` (the only one deploy/nats lets it read)
+    unless ORCHESTRA_INBOX_PREFIX says otherwise."""
     config = BusConfig.from_env(nats_url=nats_url, **overrides)
     if config.nats_url is None:
         config = config.model_copy(update={"nats_url": url_file.running_url()})
+    if config.user and not config.inbox_prefix:
+        config = config.model_copy(update={"inbox_prefix": inbox_prefix(config.user)})
     return config
 
 

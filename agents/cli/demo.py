@@ -45,7 +45,7 @@ def run_demo(project: Path, text: str, out: Path, timeout_s: float) -> int:
 async def _demo(url: str, project: Path, text: str, out: Path, timeout_s: float) -> int:
     config = BusConfig.from_env(nats_url=url)
     settings = AgentSettings.from_env()  # ORCHESTRA_* apply; the defaults are this folder's .orchestra/
-    orchestra = Orchestra(list(AGENTS), config, settings)
+    orchestra = Orchestra(list(AGENTS), config, settings, provision=True)
     await orchestra.start()
     typer.echo(f"agents running: {', '.join(AGENTS)}")
     try:

@@ -29,6 +29,7 @@ from agents.cli.common import (
 )
 from agents.cli.dlq import app as dlq_app
 from agents.cli.generate import register as register_generate
+from agents.cli.provision import register as register_provision
 from agents.cli.render import history_line, print_status, printable
 from agents.cli.report import register as register_report
 from agents.logs import configure_logging
@@ -67,8 +68,9 @@ def up(
         None, help="Health/metrics HTTP port, 0: off [ORCHESTRA_HTTP_PORT; default 0]."
     ),
 ) -> None:
-    """Run every agent in this process (embedded NATS unless --nats-url or NATS_URL). Ctrl-C stops
-    cleanly. Other commands run in this folder find the embedded server through .orchestra/nats.url."""
+    """Run every agent in this process (embedded NATS unless --nats-url or NATS_URL), after creating
+    or updating the streams (as `orchestra provision`). Ctrl-C stops cleanly. Other commands run in
+    this folder find the embedded server through .orchestra/nats.url."""
     from bus.errors import BusError
 
     configure_logging()
@@ -94,7 +96,9 @@ def up(
         # The URL is published once the agents are up (streams exist), so that a command run in
         # this folder the moment the file appears finds a working orchestra.
         published = functools.partial(_publish_url, here, server.url) if server else None
-        asyncio.run(run_until_signal(Orchestra(list(AGENTS), config, settings), on_started=published))
+        asyncio.run(
+            run_until_signal(Orchestra(list(AGENTS), config, settings, provision=True), on_started=published)
+        )
     except BusError as exc:
         raise fail(str(exc), 3) from None
     finally:
@@ -375,6 +379,7 @@ def demo(
 
 # Commands that live beside their library register themselves.
 register_generate(app)
+register_provision(app)
 register_report(app)
 
 
