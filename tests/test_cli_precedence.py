@@ -31,7 +31,7 @@ from bus.embedded import EmbeddedServer, free_port
 from contracts import EventType, new_event, new_id
 from contracts.payloads import StatusChanged, TaskRequested
 from contracts.vocabulary import DeploymentState
-from tests.faults.procs import AgentProcess
+from tests.faults.procs import AgentProcess, provision
 from tests.orchestra_fixtures import copy_example
 
 pytestmark = pytest.mark.nats
@@ -109,6 +109,7 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("precedence")
     server = EmbeddedServer(store_dir=tmp / "nats").start()
+    provision(server.url)  # as a deployment does before its agents start: they only bind
     knowledge = AgentProcess("knowledge", server.url, tmp).start()
     deadline = time.monotonic() + 60
     while not knowledge.ready():
