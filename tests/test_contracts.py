@@ -50,6 +50,52 @@ def test_invalid_events_are_rejected_with_a_reason(mutate, reason) -> None:
     assert reason in err.value.reason
 
 
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda d: d.update(schema_version=True), "schema_version: Input should be a valid integer"),
+        (lambda d: d.update(schema_version="1"), "schema_version: Input should be a valid integer"),
+        (lambda d: d.update(occurred_at=1_764_158_400), "occurred_at: Input should be a valid datetime"),
+        (
+            lambda d: d.update(occurred_at="2026-11-26T12:00Z"),
+            "occurred_at: Value error, expected an RFC 3339",
+        ),
+        (lambda d: d["payload"].update(service={"port": "8080"}), "port: Input should be a valid integer"),
+        (lambda d: d["payload"].update(service={"port": 8080.5}), "port: Input should be a valid integer"),
+        (lambda d: d["payload"].update(targets="k8s"), "targets"),
+        (lambda d: d["payload"].update(text=None), "text: Input should be a valid string"),
+    ],
+)
+def test_wire_values_are_not_coerced(mutate, reason) -> None:
+    """Invariant: off the wire a value must have the JSON type the schema names (issue 12: these
+    were coerced and the task reached ready)."""
+    doc = json.loads(encode(task_event()))
+    mutate(doc)
+    with pytest.raises(ContractError) as err:
+        decode(json.dumps(doc).encode())
+    assert reason in err.value.reason
+
+
+def test_integral_numbers_are_integers_as_json_schema_says() -> None:
+    """Invariant: 8080.0 and 8.08e3 are the integer 8080 (JSON has one number type); decode
+    reads them as such instead of refusing what every JSON Schema validator accepts."""
+    doc = json.loads(encode(task_event(service={"port": 8080})))
+    raw = (
+        json.dumps(doc)
+        .replace('"port": 8080', '"port": 8.08e3')
+        .replace('"schema_version": 1', '"schema_version": 1.0')
+    )
+    assert "8.08e3" in raw and "1.0" in raw
+    event = decode(raw.encode())
+    assert event.payload.service.port == 8080 and event.schema_version == 1
+
+
+def test_python_callers_keep_their_conveniences() -> None:
+    """Invariant: strictness is for the wire; code may still pass an enum's value or a datetime."""
+    event = task_event(targets=["k8s"], strategy="canary", service={"port": 8080})
+    assert decode(encode(event)) == event
+
+
 @pytest.mark.parametrize("raw", [b"", b"\xff\xfe", b"[]", b"null", b'{"type": 1}', "é".encode() * 10])
 def test_garbage_is_a_contract_error_not_a_crash(raw: bytes) -> None:
     with pytest.raises(ContractError):
