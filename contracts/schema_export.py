@@ -1,4 +1,5 @@
-"""JSON Schema export of the contracts, so clients in other languages can publish events."""
+"""JSON Schema and AsyncAPI export of the contracts, so clients in other languages can publish
+and follow events."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
+from contracts.asyncapi import asyncapi_document
 from contracts.envelope import EVENT_CLASSES, AnyEvent
 from contracts.payloads import EventType
 from contracts.subjects import event_subject
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
+ASYNCAPI_FILE = "asyncapi.json"
 
 
 def _dump(schema: dict) -> str:
@@ -46,9 +49,12 @@ def union_schema() -> dict:
 
 
 def render_schemas() -> dict[str, str]:
-    """Return ``{file name: JSON text}`` for every event type plus the union of all of them."""
-    files = {f"{t.value}.schema.json": _dump(s) for t, s in event_schemas().items()}
+    """Return ``{file name: JSON text}`` of every published contract file: the JSON Schema of
+    each event type, of any event (``event.schema.json``) and the AsyncAPI document."""
+    schemas = event_schemas()
+    files = {f"{t.value}.schema.json": _dump(s) for t, s in schemas.items()}
     files["event.schema.json"] = _dump(union_schema())
+    files[ASYNCAPI_FILE] = _dump(asyncapi_document(schemas))
     return files
 
 
@@ -56,7 +62,7 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     """Write the rendered schemas, removing stale ones; returns the written paths."""
     directory.mkdir(parents=True, exist_ok=True)
     files = render_schemas()
-    for stale in directory.glob("*.schema.json"):
+    for stale in directory.glob("*.json"):
         if stale.name not in files:
             stale.unlink()
     written = []

@@ -20,6 +20,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from contracts import ContractError, decode
 from contracts.schema_export import SCHEMA_DIR
 
 Json = Any
@@ -68,6 +69,15 @@ BAD_TIMESTAMPS = (
     "",
 )
 BAD_VERSIONS = (0, 2, -1, 1.0, 2.0, 1.5, True, False, "1", "", None, [1], {"v": 1})
+
+
+def python_verdict(doc: Json) -> tuple[bool, str]:
+    """Whether ``contracts.decode`` accepts ``doc`` sent as JSON, and its reason if not."""
+    try:
+        decode(json.dumps(doc, ensure_ascii=False).encode())
+    except ContractError as exc:
+        return False, exc.reason
+    return True, ""
 
 
 def load(name: str) -> dict:

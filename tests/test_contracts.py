@@ -137,9 +137,10 @@ def test_status_payload_requires_a_known_state() -> None:
 
 
 def test_committed_schema_files_match_the_models() -> None:
-    """Fails when a model changed without `orchestra contracts export` (make schema)."""
+    """Fails when a model or the subject table changed without `orchestra contracts export`
+    (make schema): the JSON Schemas and asyncapi.json."""
     rendered = render_schemas()
-    on_disk = {p.name: p.read_text(encoding="utf-8") for p in SCHEMA_DIR.glob("*.schema.json")}
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in SCHEMA_DIR.glob("*.json")}
     assert on_disk == rendered
 
 
