@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema.validators import extend
 
+from contracts import ContractError, decode
 from tests.schema_documents import (
     BAD_TIMESTAMPS,
     GOOD_TIMESTAMPS,
@@ -96,17 +97,20 @@ def run(strategy: st.SearchStrategy[Any], examples: int) -> Counter[bool]:
     return verdicts
 
 
+NOTE = {
+    "id": "E1",
+    "type": "knowledge.note",
+    "task_id": "T1",
+    "source": {"agent": "a", "instance": "i"},
+    "occurred_at": "2026-11-26T12:00:00Z",
+    "payload": {"kind": "edit", "text": "x", "agent": "a"},
+}
+
+
 def test_the_reference_validator_checks_formats_and_ecma_patterns() -> None:
     """Invariant: the comparison is meaningful: the reference validator refuses a date that does
     not exist (formats are checked) and a token with a trailing newline (ECMA ``$``)."""
-    good = {
-        "id": "E1",
-        "type": "knowledge.note",
-        "task_id": "T1",
-        "source": {"agent": "a", "instance": "i"},
-        "occurred_at": "2026-11-26T12:00:00Z",
-        "payload": {"kind": "edit", "text": "x", "agent": "a"},
-    }
+    good = NOTE
     assert schema_verdict(good)[0] and python_verdict(good)[0]
     assert not schema_verdict({**good, "occurred_at": "2026-02-30T12:00:00Z"})[0]
     assert not schema_verdict({**good, "task_id": "T1\n"})[0]
@@ -115,14 +119,7 @@ def test_the_reference_validator_checks_formats_and_ecma_patterns() -> None:
 @pytest.mark.parametrize("stamp", BAD_TIMESTAMPS + GOOD_TIMESTAMPS)
 def test_timestamps(stamp: str) -> None:
     """Invariant: each listed timestamp form gets the same verdict from both sides."""
-    doc = {
-        "id": "E1",
-        "type": "knowledge.note",
-        "task_id": "T1",
-        "source": {"agent": "a", "instance": "i"},
-        "occurred_at": stamp,
-        "payload": {"kind": "edit", "text": "x", "agent": "a"},
-    }
+    doc = {**NOTE, "occurred_at": stamp}
     assert same_verdict(doc) == (stamp in GOOD_TIMESTAMPS)
 
 
@@ -145,3 +142,14 @@ def test_thousands_of_documents_get_the_same_verdict() -> None:
     broken = run(near_misses(), SLOW_EXAMPLES)
     print(f"\ndifferential: documents {dict(valid)}, near misses {dict(broken)}")
     assert valid[True] > valid[False] and broken[False] > broken[True] > 0
+
+
+def test_the_one_documented_difference_lone_surrogates() -> None:
+    """Invariant: JSON text may escape a lone UTF-16 surrogate ("\\ud800"), which JSON Schema
+    validators see as a one-character string; decode refuses it as not valid JSON, since it is
+    no Unicode text (I-JSON, RFC 7493) and could not be stored or re-encoded. README says so."""
+    raw = json.dumps(NOTE).replace('"text": "x"', '"text": "\\ud800"').encode()
+    assert b"\\ud800" in raw
+    assert schema_verdict(json.loads(raw))[0]
+    with pytest.raises(ContractError, match="not valid JSON"):
+        decode(raw)
