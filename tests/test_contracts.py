@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +165,21 @@ def test_every_event_type_has_a_model_and_a_consumer() -> None:
         EventType.KNOWLEDGE_NOTE,
         EventType.DECISION_RECORDED,
     }
+
+
+def test_contracts_export_writes_the_schemas_and_the_asyncapi_document(tmp_path: Path) -> None:
+    """Invariant: `orchestra contracts export --dir D` writes every published file (the JSON
+    Schemas and asyncapi.json) exactly as rendered, and removes a stale one."""
+    (tmp_path / "gone.schema.json").write_text("{}")
+    exe = Path(sys.executable).with_name("orchestra")
+    done = subprocess.run(
+        [str(exe), "contracts", "export", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    written = {p.name: p.read_text(encoding="utf-8") for p in tmp_path.glob("*.json")}
+    assert written == render_schemas()
+    assert "asyncapi.json" in written
