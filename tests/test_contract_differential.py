@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -30,6 +31,8 @@ from tests.schema_documents import (
     load,
     near_misses,
     python_verdict,
+    schema_files,
+    unknown_keywords,
 )
 
 FAST_EXAMPLES = 300
@@ -114,6 +117,13 @@ def test_the_reference_validator_checks_formats_and_ecma_patterns() -> None:
     assert schema_verdict(good)[0] and python_verdict(good)[0]
     assert not schema_verdict({**good, "occurred_at": "2026-02-30T12:00:00Z"})[0]
     assert not schema_verdict({**good, "task_id": "T1\n"})[0]
+
+
+@pytest.mark.parametrize("path", schema_files(), ids=lambda p: p.name)
+def test_the_generator_knows_every_keyword_the_schemas_use(path: Path) -> None:
+    """Invariant: a keyword a new field brings into the schemas (uniqueItems, exclusiveMinimum...)
+    is taught to tests/schema_documents.py, or documents would silently ignore it."""
+    assert unknown_keywords(load(path.name)) == set()
 
 
 @pytest.mark.parametrize("stamp", BAD_TIMESTAMPS + GOOD_TIMESTAMPS)
