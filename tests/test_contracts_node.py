@@ -6,37 +6,14 @@ tests/node (``make test`` runs ``npm ci`` there)."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
-
-import pytest
-from hypothesis import HealthCheck, given, settings
 
 from contracts.payloads import EventType
 from contracts.schema_export import ASYNCAPI_FILE, SCHEMA_DIR
 from contracts.subjects import ROUTES, event_subject
-from tests.schema_documents import documents, near_misses, python_verdict
+from tests.contract_checks import ajv_agrees, corpus, node
 
-NODE_DIR = Path(__file__).resolve().parent / "node"
 FAST_DOCUMENTS = 400
-SLOW_DOCUMENTS = 3000
-
-
-def node(script: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """Run one of the tests/node scripts; fails (not skips) when node or its packages are missing."""
-    exe = shutil.which("node")
-    assert exe, "node is not installed (Node 18+ is needed for the contract checks)"
-    assert (NODE_DIR / "node_modules").is_dir(), f"run `npm ci` in {NODE_DIR} (make test does)"
-    return subprocess.run(
-        [exe, str(NODE_DIR / script), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_every_schema_compiles_in_ajv_strict_mode() -> None:
@@ -62,50 +39,10 @@ def test_ajv_strict_refuses_what_issue_12_found(tmp_path: Path) -> None:
     assert 'unknown keyword: "x-subject"' in result.stdout
 
 
-def corpus(examples: int) -> list[Any]:
-    """``examples`` documents drawn from the schema and as many near misses."""
-    drawn: list[Any] = []
-    for strategy in (documents(), near_misses()):
-
-        @settings(
-            max_examples=examples,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        )
-        @given(strategy)
-        def collect(doc: Any) -> None:
-            drawn.append(doc)
-
-        collect()
-    return drawn
-
-
-def ajv_agrees(docs: list[Any]) -> int:
-    """Assert Ajv's verdict equals decode's for each document; returns how many were checked."""
-    lines = "\n".join(json.dumps(doc) for doc in docs) + "\n"
-    result = node("check_schemas.mjs", str(SCHEMA_DIR), "--corpus", stdin=lines)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
-    verdicts = [line == "true" for line in result.stdout.splitlines() if line in ("true", "false")]
-    assert len(verdicts) == len(docs)
-    for doc, by_ajv in zip(docs, verdicts, strict=True):
-        by_python, why = python_verdict(doc)
-        assert by_ajv == by_python, f"Ajv {by_ajv}, decode {by_python} ({why}): {json.dumps(doc)[:600]}"
-    assert 0 < sum(verdicts) < len(verdicts)
-    return len(docs)
-
-
 def test_ajv_and_decode_give_the_same_verdict() -> None:
     """Invariant: for schema documents and their near misses, Ajv strict + ajv-formats and
-    contracts.decode agree (the third validator next to jsonschema in the differential test)."""
+    contracts.decode agree (the slow differential test runs thousands through all three)."""
     ajv_agrees(corpus(FAST_DOCUMENTS))
-
-
-@pytest.mark.slow
-def test_ajv_and_decode_agree_on_thousands_of_documents() -> None:
-    """Invariant: as above, on thousands of documents."""
-    checked = ajv_agrees(corpus(SLOW_DOCUMENTS))
-    print(f"\najv differential: {checked} documents")
 
 
 def test_the_asyncapi_document_passes_the_official_parser() -> None:
