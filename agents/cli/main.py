@@ -334,7 +334,8 @@ def agents(
 def contracts_export(
     directory: Path | None = typer.Option(None, "--dir", help="Default: contracts/schema."),
 ) -> None:
-    """Regenerate the JSON Schema files of every event."""
+    """Regenerate the published contracts: a JSON Schema per event type, event.schema.json (any
+    event) and asyncapi.json (AsyncAPI 3.0: channels, messages, operations per agent)."""
     from contracts.schema_export import SCHEMA_DIR, write_schemas
 
     for path in write_schemas(directory or SCHEMA_DIR):
