@@ -98,7 +98,7 @@ class ProjectFacts(BaseModel):
             health_path=self.health_path,
             env_vars=list(self.env_vars),
             base_image=self.base_image,
-            app_dir=self.app_dir,
+            app_dir=None if self.app_dir == "." else self.app_dir,
             build_command=list(self.build_command) or None,
         )
 
