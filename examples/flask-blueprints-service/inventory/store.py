@@ -3,7 +3,7 @@
 MEMORY = {"apples": 3, "pears": 0}
 
 
-def connect(url: str):  # noqa: ANN201
+def connect(url: str):
     import psycopg2  # only when a database is configured
 
     return psycopg2.connect(url)

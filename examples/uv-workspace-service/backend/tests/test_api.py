@@ -1,6 +1,5 @@
-from fastapi.testclient import TestClient
-
 from api.main import app
+from fastapi.testclient import TestClient
 
 
 def test_health_check_is_under_the_api_prefix() -> None:
