@@ -127,7 +127,9 @@ def satisfies(version: str, spec: str | None) -> bool:
         mine = have[:size] + (0,) * (size - len(have[:size]))
         if op == "^":
             ok = mine >= want and have[:1] == want[:1]
-        elif op in ("~", "~="):
+        elif op == "~":  # Poetry: ~3.10 is >=3.10,<3.11; ~3 is >=3,<4
+            ok = mine >= want and have[: min(size, 2)] == want[: min(size, 2)]
+        elif op == "~=":  # PEP 440 compatible release: ~=3.10 is >=3.10,<4
             ok = mine >= want and have[: max(1, size - 1)] == want[: max(1, size - 1)]
         elif op == "==":
             ok = mine == want if star or size <= len(have) else have == want[: len(have)]

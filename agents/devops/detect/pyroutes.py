@@ -152,8 +152,19 @@ class RouteTable:
 
     def apps(self) -> list[Node]:
         """Every variable assigned an app constructor (``FastAPI()``, ``Flask()``, ``Starlette()``),
-        at module level or inside a factory function."""
-        return [(name, var) for name, mod in sorted(self.modules.items()) for var in sorted(mod.apps)]
+        at module level or inside a factory function, that is not mounted inside another app."""
+        mounted = {
+            child
+            for includes in self._includes.values()
+            for where, expr, _ in includes
+            if (child := self._resolve(where, expr)) is not None
+        }
+        return [
+            (name, var)
+            for name, mod in sorted(self.modules.items())
+            for var in sorted(mod.apps)
+            if (name, var) not in mounted
+        ]
 
     def all_paths(self) -> list[tuple[str, str | None]]:
         """Routes reachable from every app object."""
