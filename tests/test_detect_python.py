@@ -129,8 +129,8 @@ FACTORY = {
 
         [metadata.files]
         asyncpg = [
-            {file = "asyncpg-0.26.0-cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", hash = "sha256:00"},
-            {file = "asyncpg-0.26.0-cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", hash = "sha256:00"},
+            {file = "asyncpg-0.26.0-cp310-cp310-manylinux_2_17_x86_64.whl", hash = "sha256:00"},
+            {file = "asyncpg-0.26.0-cp39-cp39-manylinux_2_17_x86_64.whl", hash = "sha256:00"},
             {file = "asyncpg-0.26.0-cp311-cp311-win_amd64.whl", hash = "sha256:00"},
             {file = "asyncpg-0.26.0.tar.gz", hash = "sha256:00"},
         ]
@@ -202,7 +202,7 @@ def test_python_constraints(spec: str | None, version: str, expected: bool) -> N
 
 # The microblog shape: Procfile names the module, a boot script names the port, blueprints.
 PROCFILE = {
-    "Procfile": "web: flask db upgrade; flask translate compile; gunicorn microblog:app\nworker: rq worker q\n",
+    "Procfile": "web: flask db upgrade; flask translate compile; gunicorn microblog:app\nworker: rq worker\n",
     "boot.sh": """
         #!/bin/bash
         while true; do
@@ -383,7 +383,7 @@ WORKSPACE = {
     "backend/pyproject.toml": '[project]\nname = "app"\nversion = "0.1.0"\nrequires-python = ">=3.12"\n'
     'dependencies = ["fastapi[standard]>=0.115"]\n\n[dependency-groups]\ndev = ["pytest"]\n',
     "backend/app/__init__.py": "",
-    "backend/app/main.py": "from fastapi import FastAPI\n\napp = FastAPI()\n\n@app.get('/healthz')\ndef h(): ...\n",
+    "backend/app/main.py": "from fastapi import FastAPI\napp = FastAPI()\n@app.get('/healthz')\ndef h(): ...\n",
 }
 
 
