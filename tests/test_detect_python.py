@@ -383,7 +383,7 @@ WORKSPACE = {
     "backend/pyproject.toml": '[project]\nname = "app"\nversion = "0.1.0"\nrequires-python = ">=3.12"\n'
     'dependencies = ["fastapi[standard]>=0.115"]\n\n[dependency-groups]\ndev = ["pytest"]\n',
     "backend/app/__init__.py": "",
-    "backend/app/main.py": "from fastapi import FastAPI\napp = FastAPI()\n@app.get('/healthz')\ndef h(): ...\n",
+    "backend/app/main.py": "from fastapi import FastAPI\napp = FastAPI()\n@app.get('/healthz')\ndef h(): ...",
 }
 
 
