@@ -175,3 +175,13 @@ def test_bad_override_flags_are_one_line(
         cli, ["generate", str(EXAMPLES / "flask-blueprints-service"), "--out", str(tmp_path), *extra]
     )
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_architect_records_how_health_is_checked() -> None:
+    from agents.architect.agent import health_decision
+
+    tcp = health_decision(inspect_project(EXAMPLES / "flask-blueprints-service").to_spec())
+    assert tcp.topic == "health" and "TCP probes on port 8081" in tcp.decision
+    assert "--health-path" in tcp.rationale
+    http = health_decision(inspect_project(EXAMPLES / "uv-workspace-service").to_spec())
+    assert "GET /api/v1/utils/health-check/" in http.decision
