@@ -277,11 +277,10 @@ def app_object(sources: dict[str, str], constructor: str) -> AppObject | None:
     imported), else a factory function (``create_app``) to call."""
     trees: dict[str, ast.Module] = {}
     for rel, text in sources.items():
-        if constructor + "(" in text or "create_app" in text or "get_application" in text or "= " in text:
-            try:
-                trees[module_name(rel)] = ast.parse(text)
-            except (SyntaxError, ValueError):
-                continue
+        try:
+            trees[module_name(rel)] = ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue
     builders = {
         (module, node.name)
         for module, tree in trees.items()
