@@ -106,8 +106,21 @@ class ServiceSpec(Model):
     test_command: list[Annotated[str, StringConstraints(max_length=256)]] | None = Field(None, max_length=32)
     port: int | None = Field(None, ge=1, le=65_535)
     health_path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_./-]{0,127}$")] | None = None
+    probe: Literal["http", "tcp"] | None = Field(
+        None, description="http: probes GET health_path; tcp: probes connect to the port (no health route)."
+    )
     env_vars: list[EnvName] | None = Field(None, max_length=128)
     base_image: Annotated[str, StringConstraints(max_length=256)] | None = None
+    # No leading '/' or '.': a subfolder, never an absolute path; '..' segments are refused on use.
+    app_dir: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,255}$")] | None = (
+        Field(
+            None,
+            description="The app's subfolder (e.g. backend); the build context stays the project root.",
+        )
+    )
+    build_command: list[Annotated[str, StringConstraints(max_length=256)]] | None = Field(
+        None, max_length=32, description="Run once in the image build after the source is copied."
+    )
 
 
 class TaskRequested(Model):

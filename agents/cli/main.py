@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from agents.cli import knowledge as knowledge_cli
-from agents.cli import url_file
+from agents.cli import overrides, url_file
 from agents.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -212,6 +212,11 @@ def task(
         None, "--output", "-o", help="Where artifacts go (default: the project)."
     ),
     timeout: float = typer.Option(600.0, help="With --wait: give up after this many seconds."),
+    start_command: str | None = overrides.StartCommand,
+    port: int | None = overrides.Port,
+    health_path: str | None = overrides.HealthPath,
+    app_dir: str | None = overrides.AppDir,
+    build_command: str | None = overrides.BuildCommand,
     nats_url: str | None = NatsUrl,
     as_json: bool = JsonOut,
 ) -> None:
@@ -219,6 +224,11 @@ def task(
     if not project.is_dir():
         raise fail(f"project path {str(project)!r} is not an existing directory")
     structured = _structured(target, strategy, ci, env)
+    service = overrides.service_overrides(
+        start_command, port, health_path, app_dir, build_command, project=project
+    )
+    if service.model_dump(exclude_none=True):
+        structured["service"] = service
 
     @run
     async def body() -> int:

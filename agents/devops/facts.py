@@ -12,6 +12,7 @@ from contracts.payloads import EnvName, ServiceSpec
 Language = Literal["python", "go", "node"]
 PackageManager = Literal["pip", "uv", "poetry", "go", "npm", "yarn", "pnpm"]
 BackingService = Literal["postgres", "redis"]
+Probe = Literal["http", "tcp"]
 DnsName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")]
 RelPath = Annotated[str, StringConstraints(pattern=r"^[^/].*$", max_length=256)]
 
@@ -46,6 +47,11 @@ class ProjectFacts(BaseModel):
     start_command: tuple[str, ...] = Field(min_length=1)
     test_command: tuple[str, ...] = Field(min_length=1)
     port: int = Field(ge=1, le=65_535)
+    probe: Probe = Field(
+        "http",
+        description="How every renderer checks health: GET health_path (http), or a TCP connect to the "
+        "port when the app has no health route (tcp).",
+    )
     health_path: str = "/health"
     metrics_path: str = "/metrics"
     env_vars: tuple[EnvName, ...] = ()
@@ -54,6 +60,26 @@ class ProjectFacts(BaseModel):
     base_image: str = Field(description="The image the shipped container runs on.")
     build_target: str = Field(
         ".", description="Go: the main package built into the binary; unused for other languages."
+    )
+    app_dir: RelPath = Field(
+        ".",
+        description="The app's folder inside the build context (the project root): its working directory.",
+    )
+    workspace_package: str | None = Field(
+        None, description="uv workspace: the member package that is the app (installed with --package)."
+    )
+    runtime_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Non-secret values the app needs to start as built (e.g. DJANGO_SETTINGS_MODULE).",
+    )
+    build_command: tuple[str, ...] = Field(
+        (), description="Run once in the image build after the source is copied (exec form)."
+    )
+    build_packages: tuple[str, ...] = Field(
+        (), description="Debian packages the builder needs to compile dependencies (gcc, libpq-dev, ...)."
+    )
+    runtime_packages: tuple[str, ...] = Field(
+        (), description="Debian shared libraries compiled dependencies load at run time (libpq5, ...)."
     )
     assumptions: tuple[str, ...] = ()
 
@@ -68,7 +94,15 @@ class ProjectFacts(BaseModel):
             start_command=list(self.start_command),
             test_command=list(self.test_command),
             port=self.port,
+            probe=self.probe,
             health_path=self.health_path,
             env_vars=list(self.env_vars),
             base_image=self.base_image,
+            app_dir=None if self.app_dir == "." else self.app_dir,
+            build_command=list(self.build_command) or None,
         )
+
+    @property
+    def health_check(self) -> str:
+        """The health check in words, for docs and decisions: ``GET /healthz`` or ``TCP :8000``."""
+        return f"GET {self.health_path}" if self.probe == "http" else f"TCP :{self.port}"

@@ -136,10 +136,12 @@ class AppSpec(BaseModel):
         return tuple(sorted(set(self.facts.env_vars) - set(self.secret_env_vars)))
 
     def config_map(self) -> dict[str, str]:
-        """Config values known at generation time: PORT (and NODE_ENV for Node) plus config_values."""
+        """Config values known at generation time: PORT (and NODE_ENV for Node), the values the app
+        needs to start as built (``facts.runtime_env``, e.g. DJANGO_SETTINGS_MODULE), config_values."""
         values: dict[str, str] = {"PORT": str(self.facts.port)}
         if self.facts.language == "node":
             values["NODE_ENV"] = "production"
+        values.update(self.facts.runtime_env)
         values.update({k: v for k, v in self.config_values.items() if k not in self.secret_env_vars})
         return dict(sorted(values.items()))
 
