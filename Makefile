@@ -7,8 +7,11 @@ TOOLS := .tools
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 HELM_PY := $(TOOLS)/helm/bin/python
 EXAMPLE ?= examples/fastapi-service
+# Node packages the tests use (Ajv, the AsyncAPI parser) and the Node client example's `nats`.
+NODE_DIRS := tests/node examples/clients/node
+NODE_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NODE_DIRS))
 
-.PHONY: install run test lint format bench checkov helm-tools schema clean
+.PHONY: install run test lint format bench checkov helm-tools node-packages schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +20,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# npm ci installs exactly the committed lock file; install scripts are not needed (and skipped).
+%/node_modules/.package-lock.json: %/package-lock.json %/package.json
+	cd $* && npm ci --no-audit --no-fund --ignore-scripts
+
+node-packages: $(NODE_STAMPS)
 
 # checkov pins old packages, so it lives in its own tool venv (ARTIFACTS.md).
 $(CHECKOV):
@@ -37,7 +46,7 @@ $(HELM_PY):
 run: $(STAMP)
 	$(BIN)/orchestra demo --project $(EXAMPLE)
 
-test: $(STAMP) $(CHECKOV) $(HELM_PY)
+test: $(STAMP) $(CHECKOV) $(HELM_PY) $(NODE_STAMPS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	ORCHESTRA_CHECKOV=$(abspath $(CHECKOV)) ORCHESTRA_HELM_PYTHON=$(abspath $(HELM_PY)) \
@@ -58,4 +67,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .orchestra
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .orchestra $(addsuffix /node_modules,$(NODE_DIRS))

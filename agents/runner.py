@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
@@ -43,12 +44,19 @@ def agent_class(name: str) -> type[Worker]:
 
 
 class Orchestra:
-    """Some agents sharing one bus connection in this process."""
+    """Some agents sharing one bus connection in this process.
 
-    def __init__(self, names: list[str], bus_config: BusConfig, settings: AgentSettings) -> None:
+    Agents bind to the streams: until they exist (``orchestra provision``) ``start`` waits, not
+    ready, logging what is missing. ``provision=True`` (``orchestra up``, the demo: one process
+    that owns its server) creates or updates them first."""
+
+    def __init__(
+        self, names: list[str], bus_config: BusConfig, settings: AgentSettings, *, provision: bool = False
+    ) -> None:
         self.classes = [agent_class(n) for n in names]  # fail fast on a bad name
         self.bus_config = bus_config
         self.settings = settings
+        self.provision = provision
         self.bus: Bus | None = None
         self.workers: list[Worker] = []
         self.services: list[Any] = []
@@ -63,7 +71,10 @@ class Orchestra:
         if self.settings.http_port:
             self.health = HealthServer(self.ready, port=self.settings.http_port)
             await self.health.start()
-        self.bus = await Bus.connect(self.bus_config, name=f"orchestra:{names}", wait_s=connect_wait_s)
+        self.bus = await Bus.connect(
+            self.bus_config, name=f"orchestra:{names}", wait_s=connect_wait_s, provision=self.provision
+        )
+        await self.bus.wait_provisioned()
         for cls in self.classes:
             worker = cls(self.bus, self.settings)
             await worker.start()
@@ -90,16 +101,34 @@ class Orchestra:
         log.info("orchestra.stopped")
 
 
-async def run_until_signal(orchestra: Orchestra, *, connect_wait_s: float = 0.0) -> None:
-    """Start, then run until SIGINT/SIGTERM, then stop gracefully."""
+async def run_until_signal(
+    orchestra: Orchestra, *, connect_wait_s: float = 0.0, on_started: Callable[[], object] | None = None
+) -> None:
+    """Start, then run until SIGINT/SIGTERM, then stop gracefully. ``on_started`` runs once every
+    agent is up (streams provisioned, consumers bound).
+
+    A signal that comes while the start still waits (for NATS, or for the streams to be
+    provisioned) ends that wait: a container that never got ready still stops at once."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    starting = asyncio.create_task(orchestra.start(connect_wait_s=connect_wait_s))
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await orchestra.start(connect_wait_s=connect_wait_s)
-        await stop.wait()
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # a failed start raises here
+            if on_started is not None:
+                on_started()
+            await stopping
+        else:
+            log.info("orchestra.stopped_before_ready")
     finally:
+        for task in (starting, stopping):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # its error is raised above
+                await task
         await orchestra.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -1,16 +1,18 @@
-"""Agent-side settings (the bus has its own BusConfig): flags > environment > defaults."""
+"""Agent-side settings (the bus has its own BusConfig); one mechanism: flags > environment > defaults."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from bus.settings import EnvSettings
 
 
-class AgentSettings(BaseModel):
-    """Parameters (environment variable in brackets):
+class AgentSettings(EnvSettings):
+    """Every field ``foo`` is read from ``ORCHESTRA_FOO`` (see bus.settings); parameters:
     workspace: root that project paths and output dirs must stay inside [ORCHESTRA_WORKSPACE]; default cwd.
     knowledge_db: SQLite file of the knowledge subscriber [ORCHESTRA_KNOWLEDGE_DB].
     http_port: health/readiness/metrics HTTP port, 0 = off [ORCHESTRA_HTTP_PORT].
@@ -23,8 +25,6 @@ class AgentSettings(BaseModel):
       tool: for benchmarks and quick local loops, never for a real review) [ORCHESTRA_VALIDATORS].
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     workspace: Path = Field(default_factory=Path.cwd)
     knowledge_db: Path = Path(".orchestra/knowledge.sqlite3")
     http_port: int = Field(0, ge=0, le=65_535)
@@ -35,14 +35,3 @@ class AgentSettings(BaseModel):
     security_checkov: bool = True
     validators: Literal["all", "fast"] = "all"
     instance: str = Field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> AgentSettings:
-        env = dict(os.environ if env is None else env)
-        values: dict[str, Any] = {}
-        for field in cls.model_fields:
-            key = "ORCHESTRA_" + field.upper()
-            if env.get(key):
-                values[field] = env[key]
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)

@@ -27,6 +27,7 @@ from agents.devops.inspect import inspect_project  # noqa: E402
 from agents.devops.spec import AppSpec  # noqa: E402
 from contracts.payloads import CredentialRequested, ServiceSpec  # noqa: E402
 from contracts.vocabulary import Strategy, Target  # noqa: E402
+from tests.example_services import service_examples  # noqa: E402
 
 TARGET_MS = 100.0
 COUNTS = (1, 10, 50)
@@ -35,7 +36,7 @@ ENVIRONMENTS = ["dev", "staging", "prod"]
 
 def specs(count: int) -> list[AppSpec]:
     """``count`` distinct full-target specs, cycling through examples and strategies."""
-    examples = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
+    examples = service_examples()
     strategies = list(Strategy)
     out = []
     for i in range(count):
@@ -82,7 +83,7 @@ def main() -> int:
     parser.add_argument("--json-only", action="store_true")
     args = parser.parse_args()
 
-    examples = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
+    examples = service_examples()
     inspect_samples = cpu_ms(lambda: [inspect_project(e) for e in examples], args.repeats)
     inspect_ms = statistics.median(inspect_samples) / len(examples)
 

@@ -70,7 +70,7 @@ class _Counted(Knowledge):
 async def run_ours(url: str, events: Sequence[Envelope], *, batch: int) -> Rate:
     config = bench_config(url, batch=batch)
     with tempfile.TemporaryDirectory(prefix="bench-knowledge-") as tmp:
-        bus = await Bus.connect(config, name="bench-knowledge")
+        bus = await Bus.connect(config, name="bench-knowledge", provision=True)
         worker: _Counted | None = None
         try:
             await _prepare(bus.js, config, events)

@@ -26,6 +26,7 @@ from nats.js.errors import NotFoundError
 
 from bench.common import fresh_streams, peak_rss_mb, percentile
 from bus.config import BusConfig
+from bus.provision import ensure_provisioned
 from bus.runtime import Bus
 from contracts import ContractError, decode
 from contracts.payloads import StatusChanged
@@ -43,13 +44,15 @@ def copy_project(workspace: Path, name: str = "fastapi-service") -> str:
 
 
 async def fresh_state(url: str) -> None:
-    """Fresh streams and no task-state bucket (DevOps recreates it), so runs do not see each other."""
+    """Fresh streams and task-state bucket, provisioned (agents only bind), so runs do not see
+    each other."""
     config = BusConfig(nats_url=url)
-    bus = await Bus.connect(config, name="bench-admin", provision=False)
+    bus = await Bus.connect(config, name="bench-admin")
     try:
-        await fresh_streams(bus.js, config)
         with contextlib.suppress(NotFoundError):
             await bus.js.delete_key_value(TASKS_BUCKET)
+        await fresh_streams(bus.js, config)
+        await ensure_provisioned(bus.js, config)
     finally:
         await bus.close(timeout_s=5)
 
@@ -72,7 +75,7 @@ async def run_tasks(url: str, *, n: int, validators: str, timeout_s: float) -> d
             security_checkov=validators == "all",
         )
         config = BusConfig(nats_url=url)
-        orchestra = Orchestra(list(AGENTS), config, settings)
+        orchestra = Orchestra(list(AGENTS), config, settings, provision=True)
         await orchestra.start()
         client = await OrchestraClient.open(config)
         submitted: dict[str, float] = {}

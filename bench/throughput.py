@@ -47,7 +47,7 @@ async def run_bus(
 ) -> Rate:
     """Events through our Publisher and Consumer."""
     config = bench_config(url, batch=batch)
-    bus = await Bus.connect(config, name="bench-bus")
+    bus = await Bus.connect(config, name="bench-bus", provision=True)
     try:
         await fresh_streams(bus.js, config)
         done = asyncio.Event()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from nats.js.api import DeliverPolicy
@@ -14,11 +14,12 @@ from pydantic import TypeAdapter, ValidationError
 from bus.config import BusConfig
 from bus.errors import one_line
 from bus.runtime import Bus
+from bus.watch import OrderedFeed
 from contracts import ContractError, Envelope, EventType, Source, decode, new_event, new_id
 from contracts.envelope import Token
 from contracts.ids import derived_id
 from contracts.payloads import KnowledgeNote, ServiceSpec, StatusChanged, TaskRequested
-from contracts.subjects import RPC_KNOWLEDGE_HISTORY, RPC_KNOWLEDGE_SEARCH, status_filter
+from contracts.subjects import EVENTS_STREAM, RPC_KNOWLEDGE_HISTORY, RPC_KNOWLEDGE_SEARCH, status_filter
 from contracts.vocabulary import CIProvider, NoteKind, Strategy, Target
 
 T = TypeVar("T")
@@ -52,9 +53,9 @@ class OrchestraClient:
 
     @classmethod
     async def open(cls, config: BusConfig, *, wait_s: float = 0.0) -> OrchestraClient:
-        # A client never provisions: streams belong to the agents (and a client user may not
-        # change them, e.g. a different replica count than the cluster's).
-        return cls(await Bus.connect(config, name="orchestra-client", wait_s=wait_s, provision=False))
+        # A client never provisions: the streams belong to the provisioning identity (`orchestra
+        # provision`), and a client user may not change them.
+        return cls(await Bus.connect(config, name="orchestra-client", wait_s=wait_s))
 
     async def close(self) -> None:
         await self.bus.close()
@@ -118,20 +119,16 @@ class OrchestraClient:
         or for every task from now on (forever). ``idle_timeout_s`` bounds the wait for the next event."""
         if task_id is not None:
             task_id_checked(task_id)  # "a.b" or ">" would silently watch nothing, or everything
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-
-        async def on_msg(msg: Any) -> None:
-            await queue.put(msg)
-
-        sub = await self.bus.js.subscribe(
+        feed = OrderedFeed(
+            self.bus.nc,
+            self.bus.js,
+            EVENTS_STREAM,
             status_filter(task_id),
-            ordered_consumer=True,
             deliver_policy=DeliverPolicy.ALL if task_id else DeliverPolicy.NEW,
-            cb=on_msg,
         )
-        try:
+        async with feed:
             while True:
-                msg = await asyncio.wait_for(queue.get(), idle_timeout_s)
+                msg = await feed.next(idle_timeout_s)
                 try:
                     event = decode(msg.data)
                 except ContractError:
@@ -142,8 +139,6 @@ class OrchestraClient:
                 payload = event.payload
                 if task_id and isinstance(payload, StatusChanged) and payload.state.terminal:
                     return
-        finally:
-            await sub.unsubscribe()
 
     async def search(
         self,
@@ -158,5 +153,46 @@ class OrchestraClient:
         body = {"query": query, "type": type, "agent": agent, "task": task, "limit": limit}
         return await self.bus.request(RPC_KNOWLEDGE_SEARCH, body, timeout_s=timeout_s)
 
-    async def history(self, task_id: str, *, timeout_s: float = 5.0) -> list[dict[str, Any]]:
-        return await self.bus.request(RPC_KNOWLEDGE_HISTORY, {"task": task_id}, timeout_s=timeout_s)
+    async def history_pages(
+        self, task_id: str, *, full: bool = False, page_size: int = 500, timeout_s: float = 5.0
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A task's history, oldest first, one reply at a time: each page is ``{"events": rows,
+        "next": cursor or None, "total": n}`` and fits the server's max_payload whatever the
+        history's size. ``full`` adds each row's whole event envelope under ``"event"``."""
+        after = 0
+        while True:
+            body = {"task": task_id, "after": after, "limit": page_size, "full": full}
+            page = await self.bus.request(RPC_KNOWLEDGE_HISTORY, body, timeout_s=timeout_s)
+            if isinstance(page, list):  # a knowledge agent from before paging: the whole history
+                page = {"events": page, "next": None, "total": len(page)}
+            yield page
+            if page.get("next") is None:
+                return
+            after = page["next"]
+
+    async def history(
+        self, task_id: str, *, limit: int | None = None, full: bool = False, timeout_s: float = 5.0
+    ) -> History:
+        """The first ``limit`` events (default all) of a task's history; ``History.cut`` says whether
+        there were more."""
+        found = History()
+        page_size = min(limit, 500) if limit else 500
+        async for page in self.history_pages(task_id, full=full, page_size=page_size, timeout_s=timeout_s):
+            found.total = page["total"]
+            found.rows.extend(page["events"])
+            if limit is not None and len(found.rows) >= limit:
+                del found.rows[limit:]
+                break
+        return found
+
+
+@dataclass
+class History:
+    """Rows of a task's history (oldest first) and how many events the task has in all."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+
+    @property
+    def cut(self) -> bool:
+        return len(self.rows) < self.total

@@ -1,25 +1,24 @@
-"""The one configuration model of the bus: flags > environment (ORCHESTRA_*, NATS_URL) > defaults."""
+"""The configuration of the bus: flags > environment (ORCHESTRA_*, NATS_URL) > defaults (bus.settings)."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, field_validator
 
-from bus.errors import ConfigError, one_line
-
-_ENV_PREFIX = "ORCHESTRA_"
+from bus.settings import EnvSettings
 
 
-class BusConfig(BaseModel):
+class BusConfig(EnvSettings):
     """Connection, stream and delivery settings.
 
-    Parameters (environment variable in brackets):
-      nats_url: server URL(s), comma separated [NATS_URL]; default embedded server.
+    Every field ``foo`` is read from ``ORCHESTRA_FOO`` (see bus.settings); parameters:
+      nats_url: server URL(s), comma separated [ORCHESTRA_NATS_URL, else NATS_URL].
       user / password / token / creds: credentials for a secured server [ORCHESTRA_USER, ...];
-        ORCHESTRA_PASSWORD_FILE names a file holding the password (compose/Kubernetes secrets).
+        ORCHESTRA_PASSWORD_FILE / ORCHESTRA_TOKEN_FILE name a file holding the secret
+        (compose/Kubernetes secrets).
       tls_ca / tls_cert / tls_key: TLS files; setting tls_ca turns TLS on.
       replicas: stream replicas (1 embedded, 3 on a cluster).
       max_bytes: EVENTS stream size limit; publishing past it fails loudly (discard new).
@@ -29,7 +28,8 @@ class BusConfig(BaseModel):
       publish_timeout_s / publish_attempts: PubAck wait and retries (same Nats-Msg-Id).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    env_aliases: ClassVar[Mapping[str, tuple[str, ...]]] = {"nats_url": ("NATS_URL",)}
+    file_fields: ClassVar[tuple[str, ...]] = ("password", "token")
 
     nats_url: str | None = None
     name: str = "orchestra"
@@ -56,36 +56,13 @@ class BusConfig(BaseModel):
     publish_timeout_s: float = Field(5.0, gt=0)
     publish_attempts: int = Field(5, ge=1)
 
+    @field_validator("nak_delays_s", mode="before")
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> BusConfig:
-        """Build a config from the environment, then apply explicit (flag) overrides that are not None."""
-        env = dict(os.environ if env is None else env)
-        values: dict[str, Any] = {}
-        if env.get("NATS_URL"):
-            values["nats_url"] = env["NATS_URL"]
-        for field in cls.model_fields:
-            key = _ENV_PREFIX + field.upper()
-            if key in env and env[key] != "":
-                raw = env[key]
-                values[field] = _delays(key, raw) if field == "nak_delays_s" else raw
-        # Compose `secrets:` and Kubernetes secret volumes hand passwords over as files.
-        password_file = env.get(_ENV_PREFIX + "PASSWORD_FILE")
-        if password_file and "password" not in values:
-            values["password"] = Path(password_file).read_text(encoding="utf-8").strip()
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            raise ConfigError(one_line(exc, "setting (flag or ORCHESTRA_* variable)")) from None
+    def _comma_separated(cls, value: Any) -> Any:
+        # ORCHESTRA_NAK_DELAYS_S=0.5,2,5
+        return tuple(x.strip() for x in value.split(",")) if isinstance(value, str) else value
 
     def nak_delay(self, delivered: int) -> float:
         """Back-off before redelivery number ``delivered`` (1-based)."""
         delays = self.nak_delays_s or (1.0,)
         return delays[min(delivered, len(delays)) - 1]
-
-
-def _delays(key: str, raw: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(x) for x in raw.split(","))
-    except ValueError:
-        raise ConfigError(f"{key}={raw!r}: expected seconds separated by commas, e.g. 0.5,2,5") from None

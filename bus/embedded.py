@@ -48,6 +48,9 @@ class EmbeddedServer:
       sync_interval: JetStream fsync policy, e.g. "always"; default None keeps the server's
         default (2m: acknowledged writes survive a process crash, not a power loss).
       max_store: JetStream file store limit, e.g. "64MB" (None: unlimited).
+      die_with_parent: on Linux, the server gets SIGTERM when the thread that started it ends (so
+        a killed `orchestra up` leaves no orphan server behind); start it from a thread that lives
+        as long as the process, i.e. the main thread.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class EmbeddedServer:
         max_store: str | None = None,
         server_name: str | None = None,
         log_file: Path | None = None,
+        die_with_parent: bool = False,
     ) -> None:
         self._own_store = store_dir is None
         self.store_dir = Path(store_dir or tempfile.mkdtemp(prefix="orchestra-nats-"))
@@ -71,6 +75,7 @@ class EmbeddedServer:
         self.max_store = max_store
         self.server_name = server_name or f"orchestra-{self.port}"
         self.log_file = log_file or self.store_dir / "nats-server.log"
+        self.die_with_parent = die_with_parent
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -103,7 +108,11 @@ class EmbeddedServer:
         conf = self._write_config()
         cmd = [find_nats_server(), "-c", str(conf), "-l", str(self.log_file)]
         self.process = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_term_with_parent if self.die_with_parent and sys.platform == "linux" else None,
         )
         self.wait_healthy(timeout_s)
         log.info("nats.embedded_started", url=self.url, store_dir=str(self.store_dir), pid=self.process.pid)
@@ -129,6 +138,14 @@ class EmbeddedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _term_with_parent() -> None:
+    """In the child before exec: ask Linux for SIGTERM when the parent (thread) goes away."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def wait_until_healthy(

@@ -19,13 +19,15 @@ from bus.connection import connect
 from bus.consumer import BatchHandler, Consumer, Handler
 from bus.errors import RequestFailed
 from bus.observer import NOOP, ConsumerObserver
-from bus.provision import ensure_streams, ensure_task_bucket
+from bus.provision import AGENT_STREAMS, bind_task_bucket, ensure_provisioned, wait_for_streams
 from bus.publisher import Publisher
 from contracts import Envelope
 
 log = structlog.get_logger("bus.runtime")
 
 Responder = Callable[[dict[str, Any]], Awaitable[Any]]
+# What serve() wraps around a result ({"ok": true, "result": ...}), with room to spare.
+_REPLY_OVERHEAD = 1024
 
 
 class Bus:
@@ -42,22 +44,31 @@ class Bus:
 
     @classmethod
     async def connect(
-        cls, config: BusConfig, *, name: str | None = None, wait_s: float = 0.0, provision: bool = True
+        cls, config: BusConfig, *, name: str | None = None, wait_s: float = 0.0, provision: bool = False
     ) -> Bus:
-        """Connect and (by default) create or update the streams idempotently."""
+        """Connect. With ``provision`` also create or update the streams and the task-state bucket
+        (idempotent; only the provisioning identity may, see bus/provision.py). Agents and clients
+        bind to what exists: :meth:`wait_provisioned`."""
         nc = await connect(config, name=name, wait_s=wait_s)
         bus = cls(nc, config)
         if provision:
             try:
-                await ensure_streams(bus.js, config)
+                await ensure_provisioned(bus.js, config)
             except BaseException:
                 await nc.close()
                 raise
         return bus
 
+    async def wait_provisioned(
+        self, streams: tuple[str, ...] = AGENT_STREAMS, *, wait_s: float | None = None
+    ) -> None:
+        """Wait until the streams an agent needs exist (logging what is missing); never create them."""
+        await wait_for_streams(self.js, streams, wait_s=wait_s)
+
     async def tasks_kv(self) -> KeyValue:
+        """The task-state bucket (bound once it exists; provisioning creates it)."""
         if self._kv is None:
-            self._kv = await ensure_task_bucket(self.js, self.config)
+            self._kv = await bind_task_bucket(self.js)
         return self._kv
 
     async def publish(self, event: Envelope) -> Any:
@@ -104,10 +115,24 @@ class Bus:
             except Exception as exc:  # a bad request gets an error reply, never a dead responder
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             if msg.reply:
+                data = json.dumps(reply, default=str).encode()
+                if len(data) > self.nc.max_payload:
+                    # The server would refuse it and the caller would only see a timeout: say why.
+                    data = json.dumps(
+                        {
+                            "ok": False,
+                            "error": f"the answer on {subject} takes {len(data)} bytes, over the server's "
+                            f"max_payload ({self.nc.max_payload}): ask for less",
+                        }
+                    ).encode()
                 with contextlib.suppress(Exception):
-                    await msg.respond(json.dumps(reply, default=str).encode())
+                    await msg.respond(data)
 
         await self.nc.subscribe(subject, queue=queue, cb=on_request)
+
+    def reply_budget(self) -> int:
+        """Bytes a responder's ``result`` may take so that the reply fits the server's max_payload."""
+        return self.nc.max_payload - _REPLY_OVERHEAD
 
     async def request(self, subject: str, body: dict[str, Any], *, timeout_s: float = 5.0) -> Any:
         """Send a JSON request and return the ``result`` of the reply; raises RequestFailed."""

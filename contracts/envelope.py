@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
-    AwareDatetime,
     Field,
     StringConstraints,
     TypeAdapter,
@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from contracts.ids import new_id
-from contracts.payloads import PAYLOADS, EventType, Model
+from contracts.payloads import PAYLOADS, EventType, Model, Timestamp
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
@@ -45,11 +45,12 @@ class Envelope(Model):
 
     id: Token
     type: EventType
-    schema_version: int = Field(SCHEMA_VERSION, ge=1)
+    # The schema lists the versions this code reads, so a client's validator refuses the others.
+    schema_version: int = Field(SCHEMA_VERSION, json_schema_extra={"enum": sorted(SUPPORTED_VERSIONS)})
     task_id: Token
     causation_id: Token | None = None
     source: Source
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     payload: Model
 
     @field_validator("schema_version")
@@ -115,9 +116,39 @@ def decode(raw: bytes) -> Envelope:
     if len(raw) > MAX_EVENT_BYTES:
         raise ContractError(f"payload is {len(raw)} bytes, over the {MAX_EVENT_BYTES} limit")
     try:
-        return _ADAPTER.validate_json(raw)
+        return _validate(raw)
     except ValidationError as exc:
         raise ContractError(_explain(exc, raw)) from None
+
+
+def _validate(raw: bytes) -> Envelope:
+    """Strict validation: a value must have the JSON type the schema names, nothing is coerced."""
+    try:
+        return _ADAPTER.validate_json(raw, strict=True)
+    except ValidationError as exc:
+        # JSON has one number type and JSON Schema calls 8080.0 an integer; strict pydantic
+        # wants the integer spelling. Only then is the document re-read with those rewritten.
+        if not any(error["type"] == "int_type" for error in exc.errors()):
+            raise
+        rewritten = _integral_numbers_as_integers(raw)
+        if rewritten is None:
+            raise
+        return _ADAPTER.validate_json(rewritten, strict=True)
+
+
+def _integral_numbers_as_integers(raw: bytes) -> bytes | None:
+    """``raw`` with every number that has no fraction written as an integer (8080.0, 1e3),
+    or None when the standard parser reads it differently (non-finite numbers, too deep)."""
+
+    def number(text: str) -> int | float:
+        value = float(text)
+        return int(value) if value.is_integer() else value
+
+    try:
+        doc = json.loads(raw, parse_float=number)
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False).encode()
+    except (ValueError, RecursionError):
+        return None
 
 
 def _explain(exc: ValidationError, raw: bytes) -> str:
@@ -136,8 +167,6 @@ def _explain(exc: ValidationError, raw: bytes) -> str:
 
 
 def _peek(raw: bytes, key: str) -> Any:
-    import json
-
     try:
         doc = json.loads(raw)
     except ValueError:

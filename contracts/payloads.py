@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from contracts.vocabulary import (
     CIProvider,
@@ -25,9 +35,47 @@ EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,12
 Digest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 MAX_FILE_BYTES = 256 * 1024
 
+# RFC 3339 with seconds and a timezone, in the subset every validator reads the same way:
+# [0-9] not \d (Unicode digits in Python and Rust), upper-case T and Z, at most microseconds
+# (what Python keeps), years 1970-2999 (no overflow when converted to UTC), no leap second.
+TIMESTAMP_PATTERN = (
+    r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+
+
+def _rfc3339(value: object) -> object:
+    # pydantic's own parser also takes "12:00Z" without seconds, a space for T, "+0100": the
+    # text is held to the schema's pattern first (fullmatch: no trailing newline either), then
+    # parsed here, since strict mode would refuse a string handed on by this validator.
+    if not isinstance(value, str):
+        return value
+    if not _TIMESTAMP.fullmatch(value):
+        raise ValueError(
+            "expected an RFC 3339 date-time with seconds and a timezone, e.g. 2026-11-26T12:00:00Z"
+        )
+    return datetime.fromisoformat(value)  # a date that does not exist (02-30) raises ValueError
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
+]
+"""A point in time; on the wire an RFC 3339 string such as ``2026-11-26T12:00:00.123Z``."""
+
 
 class Model(BaseModel):
-    """Base for every contract model: strict shape, immutable."""
+    """Base for every contract model: closed shape (unknown keys rejected), immutable.
+
+    Wire input is validated in pydantic's strict mode (see ``contracts.envelope.decode``), so
+    every field, including ones added later, takes exactly the JSON types its JSON Schema
+    names: no "8080" for 8080, no true for 1, no Unix number for a time. Python code building
+    models keeps the usual conveniences (an enum's value for the enum), which cannot reach
+    the wire in another form: ``encode`` writes what the schema describes.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -58,8 +106,21 @@ class ServiceSpec(Model):
     test_command: list[Annotated[str, StringConstraints(max_length=256)]] | None = Field(None, max_length=32)
     port: int | None = Field(None, ge=1, le=65_535)
     health_path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_./-]{0,127}$")] | None = None
+    probe: Literal["http", "tcp"] | None = Field(
+        None, description="http: probes GET health_path; tcp: probes connect to the port (no health route)."
+    )
     env_vars: list[EnvName] | None = Field(None, max_length=128)
     base_image: Annotated[str, StringConstraints(max_length=256)] | None = None
+    # No leading '/' or '.': a subfolder, never an absolute path; '..' segments are refused on use.
+    app_dir: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,255}$")] | None = (
+        Field(
+            None,
+            description="The app's subfolder (e.g. backend); the build context stays the project root.",
+        )
+    )
+    build_command: list[Annotated[str, StringConstraints(max_length=256)]] | None = Field(
+        None, max_length=32, description="Run once in the image build after the source is copied."
+    )
 
 
 class TaskRequested(Model):

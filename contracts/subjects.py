@@ -17,6 +17,11 @@ EVENTS_SUBJECTS = f"{PREFIX}.evt.>"
 DLQ_STREAM = "ORCHESTRA_DLQ"
 DLQ_SUBJECTS = f"{PREFIX}.dlq.>"
 TASKS_BUCKET = "orchestra_tasks"
+TASKS_BUCKET_STREAM = f"KV_{TASKS_BUCKET}"  # the stream JetStream keeps a KV bucket in
+# Consumers that people and programs create (``orchestra watch``) are named ``watch-<random>``:
+# no agent durable is named so, and the client user may create no consumer that has an agent
+# durable's name (deploy/nats/render_auth.py denies each one by name).
+CLIENT_CONSUMER_PREFIX = "watch-"
 
 RPC_KNOWLEDGE_SEARCH = f"{PREFIX}.rpc.knowledge.search"
 RPC_KNOWLEDGE_HISTORY = f"{PREFIX}.rpc.knowledge.history"

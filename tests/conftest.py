@@ -39,7 +39,7 @@ def bus_config(nats_server: EmbeddedServer) -> BusConfig:
 
 @pytest.fixture
 async def bus(bus_config: BusConfig) -> AsyncIterator[Bus]:
-    b = await Bus.connect(bus_config, name="test")
+    b = await Bus.connect(bus_config, name="test", provision=True)
     yield b
     await b.close(timeout_s=5)
 

@@ -73,7 +73,8 @@ async def start_orchestra(
         sweep_interval_s=0.3,
         **settings_overrides,
     )
-    orchestra = Orchestra(agents or list(AGENTS), config, settings)
+    # The test provisions its server as `orchestra up` does, then the agents bind.
+    orchestra = Orchestra(agents or list(AGENTS), config, settings, provision=True)
     await orchestra.start()
     client = await OrchestraClient.open(config)
     try:

@@ -28,11 +28,12 @@ from agents.qa.validators import validate
 from agents.tools import find_checkov
 from contracts.payloads import CredentialRequested, Finding
 from contracts.vocabulary import CIProvider, Strategy, Target
+from tests.example_services import service_examples
 
 pytestmark = pytest.mark.validators
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
+EXAMPLES = service_examples()
 ENVIRONMENTS = ["dev", "staging", "prod"]
 CUSTOM_RESOURCES = {("external-secrets.io/v1", "ExternalSecret")}
 EXTERNAL_SECRET_SCHEMA = {

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -50,6 +53,52 @@ def test_invalid_events_are_rejected_with_a_reason(mutate, reason) -> None:
     assert reason in err.value.reason
 
 
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda d: d.update(schema_version=True), "schema_version: Input should be a valid integer"),
+        (lambda d: d.update(schema_version="1"), "schema_version: Input should be a valid integer"),
+        (lambda d: d.update(occurred_at=1_764_158_400), "occurred_at: Input should be a valid datetime"),
+        (
+            lambda d: d.update(occurred_at="2026-11-26T12:00Z"),
+            "occurred_at: Value error, expected an RFC 3339",
+        ),
+        (lambda d: d["payload"].update(service={"port": "8080"}), "port: Input should be a valid integer"),
+        (lambda d: d["payload"].update(service={"port": 8080.5}), "port: Input should be a valid integer"),
+        (lambda d: d["payload"].update(targets="k8s"), "targets"),
+        (lambda d: d["payload"].update(text=None), "text: Input should be a valid string"),
+    ],
+)
+def test_wire_values_are_not_coerced(mutate, reason) -> None:
+    """Invariant: off the wire a value must have the JSON type the schema names (issue 12: these
+    were coerced and the task reached ready)."""
+    doc = json.loads(encode(task_event()))
+    mutate(doc)
+    with pytest.raises(ContractError) as err:
+        decode(json.dumps(doc).encode())
+    assert reason in err.value.reason
+
+
+def test_integral_numbers_are_integers_as_json_schema_says() -> None:
+    """Invariant: 8080.0 and 8.08e3 are the integer 8080 (JSON has one number type); decode
+    reads them as such instead of refusing what every JSON Schema validator accepts."""
+    doc = json.loads(encode(task_event(service={"port": 8080})))
+    raw = (
+        json.dumps(doc)
+        .replace('"port": 8080', '"port": 8.08e3')
+        .replace('"schema_version": 1', '"schema_version": 1.0')
+    )
+    assert "8.08e3" in raw and "1.0" in raw
+    event = decode(raw.encode())
+    assert event.payload.service.port == 8080 and event.schema_version == 1
+
+
+def test_python_callers_keep_their_conveniences() -> None:
+    """Invariant: strictness is for the wire; code may still pass an enum's value or a datetime."""
+    event = task_event(targets=["k8s"], strategy="canary", service={"port": 8080})
+    assert decode(encode(event)) == event
+
+
 @pytest.mark.parametrize("raw", [b"", b"\xff\xfe", b"[]", b"null", b'{"type": 1}', "é".encode() * 10])
 def test_garbage_is_a_contract_error_not_a_crash(raw: bytes) -> None:
     with pytest.raises(ContractError):
@@ -91,9 +140,10 @@ def test_status_payload_requires_a_known_state() -> None:
 
 
 def test_committed_schema_files_match_the_models() -> None:
-    """Fails when a model changed without `orchestra contracts export` (make schema)."""
+    """Fails when a model or the subject table changed without `orchestra contracts export`
+    (make schema): the JSON Schemas and asyncapi.json."""
     rendered = render_schemas()
-    on_disk = {p.name: p.read_text(encoding="utf-8") for p in SCHEMA_DIR.glob("*.schema.json")}
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in SCHEMA_DIR.glob("*.json")}
     assert on_disk == rendered
 
 
@@ -115,3 +165,21 @@ def test_every_event_type_has_a_model_and_a_consumer() -> None:
         EventType.KNOWLEDGE_NOTE,
         EventType.DECISION_RECORDED,
     }
+
+
+def test_contracts_export_writes_the_schemas_and_the_asyncapi_document(tmp_path: Path) -> None:
+    """Invariant: `orchestra contracts export --dir D` writes every published file (the JSON
+    Schemas and asyncapi.json) exactly as rendered, and removes a stale one."""
+    (tmp_path / "gone.schema.json").write_text("{}")
+    exe = Path(sys.executable).with_name("orchestra")
+    done = subprocess.run(
+        [str(exe), "contracts", "export", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    written = {p.name: p.read_text(encoding="utf-8") for p in tmp_path.glob("*.json")}
+    assert written == render_schemas()
+    assert "asyncapi.json" in written

@@ -191,7 +191,7 @@ def test_compose_services_are_hardened_and_wait_for_nats() -> None:
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     assert "version" not in compose
     services = compose["services"]
-    assert set(services) == {"nats", *ROUTES}
+    assert set(services) == {"nats", "provision", *ROUTES}
     assert re.fullmatch(r"nats:\d+\.\d+\.\d+-alpine", services["nats"]["image"])
     assert "healthz" in " ".join(services["nats"]["healthcheck"]["test"])
     for agent in ROUTES:
@@ -201,6 +201,7 @@ def test_compose_services_are_hardened_and_wait_for_nats() -> None:
         assert s["cap_drop"] == ["ALL"] and "no-new-privileges:true" in s["security_opt"]
         assert any(t.startswith("/tmp") for t in s["tmpfs"])
         assert s["depends_on"]["nats"]["condition"] == "service_healthy"
+        assert s["depends_on"]["provision"]["condition"] == "service_completed_successfully"
         assert s["healthcheck"]["test"][1:3] == ["orchestra", "health"]
         assert s["restart"] == "unless-stopped"
         env = s["environment"]
@@ -213,6 +214,20 @@ def test_compose_services_are_hardened_and_wait_for_nats() -> None:
     assert services["knowledge"]["environment"]["ORCHESTRA_KNOWLEDGE_DB"].startswith("/data/")
     nats_env = services["nats"]["environment"]
     assert set(nats_env) == {u.password_env for u in render_auth.users()}
+
+
+def test_compose_provisions_the_streams_once_as_the_provisioner_before_the_agents() -> None:
+    services = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["services"]
+    job = services["provision"]
+    assert job["command"][0] == "provision" and job["restart"] == "no"
+    assert job["depends_on"] == {"nats": {"condition": "service_healthy"}}
+    env = job["environment"]
+    assert env["ORCHESTRA_USER"] == render_auth.PROVISIONER
+    assert env["ORCHESTRA_PASSWORD"].startswith(f"${{{render_auth.password_env(render_auth.PROVISIONER)}:?")
+    # The same stream settings as the agents that bind to them.
+    assert env["ORCHESTRA_REPLICAS"] == services["devops"]["environment"]["ORCHESTRA_REPLICAS"]
+    assert job["user"] == "10001:10001" and job["read_only"] is True and job["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in job["security_opt"] and job["volumes"] == []
 
 
 # -- YAML, Kubernetes, Helm ------------------------------------------------------------------
@@ -310,6 +325,40 @@ def test_workloads_are_hardened() -> None:
             assert d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     [sts] = [d for d in k8s_documents() if d["kind"] == "StatefulSet"]
     assert sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+
+
+def test_a_job_provisions_the_streams_as_the_provisioner_and_is_hardened() -> None:
+    """The agents only bind; the provisioning Job (one per release revision) creates the streams
+    with the provisioner's password and the agents' stream replicas, under the same restrictions."""
+    docs = k8s_documents()
+    [job] = [d for d in docs if d["kind"] == "Job"]
+    assert job["metadata"]["name"].startswith("orchestra-provision-")
+    assert "helm.sh/hook" not in (job["metadata"].get("annotations") or {}), (
+        "a hook deadlocks `helm install --wait`"
+    )
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "OnFailure" and pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] == 10001
+    [c] = pod["containers"]
+    assert c["args"][0] == "provision"
+    csc = c["securityContext"]
+    assert csc["readOnlyRootFilesystem"] and not csc["allowPrivilegeEscalation"]
+    assert csc["capabilities"]["drop"] == ["ALL"]
+    assert c["resources"]["requests"] and c["resources"]["limits"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["ORCHESTRA_USER"]["value"] == render_auth.PROVISIONER
+    assert env["ORCHESTRA_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == render_auth.PROVISIONER
+    agents = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+    for agent in agents:
+        [a] = agent["spec"]["template"]["spec"]["containers"]
+        replicas = {e["name"]: e.get("value") for e in a["env"]}["ORCHESTRA_REPLICAS"]
+        assert replicas == env["ORCHESTRA_REPLICAS"]["value"]
+    # NATS knows the provisioner's password; the network policies let the Job reach NATS.
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values["nats"]["container"]["env"]) == {u.password_env for u in render_auth.users()}
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    for policy in (d for d in docs if d["kind"] == "NetworkPolicy"):
+        assert _matches(policy["spec"]["podSelector"]["matchLabels"], labels)
 
 
 def _values_paths(values: Any, prefix: str = "") -> set[str]:

@@ -1,8 +1,10 @@
 """The deployment as processes: the deploy/nats configuration, and every agent as its own OS process
 with exactly the command and environment deploy/docker-compose.yml gives its container (container
-paths mapped to temp dirs, the HTTP port to a free one). A task goes to `ready` through
-`orchestra task --wait` as the client user; then with two replicas of every worker; then on the
-3-node cluster from deploy/nats/cluster with R3 streams while one node is killed mid-flow.
+paths mapped to temp dirs, the HTTP port to a free one). The agents start before the streams exist
+and wait, not ready; the compose `provision` one-shot creates them as the provisioner user; then
+a task goes to `ready` through `orchestra task --wait` as the client user; then with two replicas
+of every worker; then on the 3-node cluster from deploy/nats/cluster with R3 streams while one
+node is killed mid-flow.
 """
 
 from __future__ import annotations
@@ -103,6 +105,34 @@ class Agents:
     def log(self, label: str) -> str:
         return (self.tmp / f"{label}.log").read_text(errors="replace")[-3000:]
 
+    def wait_waiting_for_provisioning(self, timeout_s: float = 60.0) -> None:
+        """Every agent started and says the streams are missing; none is ready."""
+        deadline = time.monotonic() + timeout_s
+        for label, proc, port in self.procs:
+            while "bus.not_provisioned" not in self.log(label):
+                assert proc.poll() is None, f"{label} exited {proc.returncode}: {self.log(label)}"
+                assert time.monotonic() < deadline, (
+                    f"{label} does not say what it waits for: {self.log(label)}"
+                )
+                time.sleep(0.2)
+            with pytest.raises(OSError):  # 503 (urllib raises HTTPError, an OSError) or no answer
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+
+    def provision(self) -> None:
+        """The compose `provision` one-shot, as a process: it must end with exit 0."""
+        command, env, _ = self.environment("provision", 0)
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRA_", "NATS_"))}
+        done = subprocess.run(
+            [str(ORCHESTRA), *command],
+            env={**base, **env},
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "ORCHESTRA_EVENTS" in done.stdout
+
     def stop(self) -> None:
         for _, proc, _ in self.procs:
             if proc.poll() is None:
@@ -167,6 +197,8 @@ def test_compose_agents_as_processes_take_a_task_to_ready(single, tmp_path: Path
             # The knowledge subscriber is one per SQLite file; workers scale out.
             for index in range(1 if name == "knowledge" else replicas):
                 agents.start(name, index)
+        agents.wait_waiting_for_provisioning()
+        agents.provision()
         agents.wait_ready()
         task_ids = []
         for _ in range(2 if replicas > 1 else 1):
@@ -200,6 +232,7 @@ def test_three_node_cluster_with_r3_streams_survives_losing_a_node(tmp_path: Pat
     try:
         for node in nodes:
             node.wait_healthy()
+        agents.provision()
         for name in ROUTES:
             agents.start(name)
         agents.wait_ready(timeout_s=90)

@@ -131,7 +131,7 @@ def test_required_settings_get_the_projects_example_values_but_never_secrets(tmp
     facts = inspect_project(write(tmp_path / "ts-demo", TS_FASTIFY))
     # RATE_LIMIT_MAX and MYSQL_HOST have schema defaults: not required, so the example's test value
     # (RATE_LIMIT_MAX=4) is not copied; COOKIE_SECRET is a secret.
-    assert facts.config_defaults == {"COOKIE_NAME": "session_id"}
+    assert facts.runtime_env == {"COOKIE_NAME": "session_id"}
     assert set(facts.required_env) == {"COOKIE_NAME", "COOKIE_SECRET"}
     assert "change-me-please" not in facts.model_dump_json()
     assert AppSpec(facts=facts).config_map()["COOKIE_NAME"] == "session_id"

@@ -49,7 +49,7 @@ def server(tmp_path: Path) -> AsyncIterator[RestartableServer]:
 
 async def start_knowledge(tmp_path: Path, url: str, **config: object) -> Orchestra:
     settings = AgentSettings(workspace=tmp_path, knowledge_db=tmp_path / "knowledge.sqlite3")
-    orchestra = Orchestra(["knowledge"], fast_config(url, **config), settings)
+    orchestra = Orchestra(["knowledge"], fast_config(url, **config), settings, provision=True)
     await orchestra.start()
     return orchestra
 
@@ -73,7 +73,7 @@ async def test_server_stopped_mid_stream_loses_nothing(
     consumed, restarted on the same store: every acknowledged event is handled by the consumer and
     is in the knowledge store exactly once; the stream holds each id once (dedupe survives restart)."""
     knowledge = await start_knowledge(tmp_path, server.url)
-    bus = await Bus.connect(fast_config(server.url), name="producer")
+    bus = await Bus.connect(fast_config(server.url), name="producer", provision=True)
     task, total = new_id(), 240
     acked: list[str] = []
     handled: Counter[str] = Counter()
@@ -119,8 +119,8 @@ async def test_same_event_published_twice_is_one_event(tmp_path: Path, server: R
     two connections at once, and again after a server restart (within the duplicate window), the
     stream holds it once and the knowledge store has one row."""
     knowledge = await start_knowledge(tmp_path, server.url)
-    first = await Bus.connect(fast_config(server.url), name="first")
-    second = await Bus.connect(fast_config(server.url), name="second")
+    first = await Bus.connect(fast_config(server.url), name="first", provision=True)
+    second = await Bus.connect(fast_config(server.url), name="second", provision=True)
     try:
         task = new_id()
         events = [note(task, f"twice {i}") for i in range(20)]
@@ -128,7 +128,7 @@ async def test_same_event_published_twice_is_one_event(tmp_path: Path, server: R
         assert sum(not a.duplicate for a in acks) == len(events)
         await first.close(timeout_s=2)
         await server.restart(kill=True)
-        first = await Bus.connect(fast_config(server.url), name="first-again", wait_s=10)
+        first = await Bus.connect(fast_config(server.url), name="first-again", wait_s=10, provision=True)
         again = [await first.publish(e) for e in events]
         assert all(a.duplicate for a in again), "dedupe state lost across a crash"
         db = knowledge.settings.knowledge_db
@@ -158,7 +158,7 @@ async def test_poison_message_is_dead_lettered_and_does_not_stall_the_rest(
     """Invariant: a message whose handler always fails is dead-lettered after max_deliver with the
     last error as its reason (and raw garbage at once, with the decode error); every message behind
     it is handled meanwhile, exactly once, and nothing stays pending."""
-    bus = await Bus.connect(fast_config(server.url, max_deliver=3), name="poison")
+    bus = await Bus.connect(fast_config(server.url, max_deliver=3), name="poison", provision=True)
     try:
         task = new_id()
         poison = note(task, "poison")
@@ -221,7 +221,7 @@ async def test_slow_handler_is_not_handled_twice_by_two_replicas(
         monkeypatch.setattr(Msg, "in_progress", silent)
     # ack_wait 2 s: the heartbeat (every ack_wait/3) keeps its margin on a starved CI machine.
     config = fast_config(server.url, ack_wait_s=2.0, max_deliver=5)
-    replicas = [await Bus.connect(config, name=f"replica-{i}") for i in range(2)]
+    replicas = [await Bus.connect(config, name=f"replica-{i}", provision=True) for i in range(2)]
     try:
         task = new_id()
         runs: Counter[str] = Counter()
@@ -265,7 +265,7 @@ async def test_stream_full_fails_loudly_holds_work_and_resumes_when_space_return
     input has its one follow-up, and the knowledge store holds exactly what the stream holds."""
     small = fast_config(server.url, max_bytes=16_000)
     knowledge = await start_knowledge(tmp_path, server.url, max_bytes=16_000)
-    bus = await Bus.connect(small, name="filler")
+    bus = await Bus.connect(small, name="filler", provision=True)
     try:
         source, relayed = new_id(), new_id()
         attempts: Counter[str] = Counter()
@@ -330,7 +330,7 @@ async def test_knowledge_store_that_cannot_write_holds_events_until_it_can(
     size), the knowledge subscriber acks nothing, dead-letters nothing and spends no deliveries;
     when it can write again every event lands exactly once."""
     knowledge = await start_knowledge(tmp_path, server.url)
-    bus = await Bus.connect(fast_config(server.url), name="writer")
+    bus = await Bus.connect(fast_config(server.url), name="writer", provision=True)
     worker = knowledge.workers[0]
     db_conn = worker.store._db  # the subscriber's own connection: the fault goes where it writes
     try:
@@ -370,7 +370,7 @@ async def test_outage_longer_than_a_reconnect_budget_is_survived(
     unbounded after the first connection) and carries on: an event published after the outage is
     consumed and stored; nothing acknowledged before it is lost."""
     knowledge = await start_knowledge(tmp_path, server.url)
-    bus = await Bus.connect(fast_config(server.url), name="survivor")
+    bus = await Bus.connect(fast_config(server.url), name="survivor", provision=True)
     control = await nats.connect(
         server.url, max_reconnect_attempts=3, reconnect_time_wait=0.3, connect_timeout=1
     )
@@ -430,7 +430,7 @@ async def test_a_bug_in_the_consumer_machinery_does_not_stop_consumption(
 
     monkeypatch.setattr(bus.consumer, "make_dead_letter", flaky)
     knowledge = await start_knowledge(tmp_path, server.url)
-    bus_ = await Bus.connect(fast_config(server.url, ack_wait_s=1.0), name="machinery")
+    bus_ = await Bus.connect(fast_config(server.url, ack_wait_s=1.0), name="machinery", provision=True)
     try:
         seen: list[str] = []
 
@@ -499,7 +499,7 @@ async def test_server_store_full_fails_loudly_and_resumes_with_room(tmp_path: Pa
     srv = RestartableServer(tmp_path / "nats", max_store="512KB").start()
     try:
         knowledge = await start_knowledge(tmp_path, srv.url, max_bytes=-1)
-        bus = await Bus.connect(fast_config(srv.url, max_bytes=-1), name="filler")
+        bus = await Bus.connect(fast_config(srv.url, max_bytes=-1), name="filler", provision=True)
         task, acked = new_id(), []
         try:
             with pytest.raises(StoreFull, match="insufficient resources"):
@@ -514,7 +514,7 @@ async def test_server_store_full_fails_loudly_and_resumes_with_room(tmp_path: Pa
         srv.server.max_store = "64MB"  # the operator gives it room
         await srv.restart(kill=False)
         knowledge = await start_knowledge(tmp_path, srv.url, max_bytes=-1)
-        bus = await Bus.connect(fast_config(srv.url, max_bytes=-1), name="after", wait_s=10)
+        bus = await Bus.connect(fast_config(srv.url, max_bytes=-1), name="after", wait_s=10, provision=True)
         try:
             more = [note(task, f"after the disk grew {i}") for i in range(20)]
             for event in more:

@@ -35,7 +35,7 @@ async def test_knowledge_killed_after_commit_before_ack_absorbs_the_redelivery(
     INSERT OR IGNORE absorbs it: rows == distinct ids == stream messages, nothing left unacked."""
     fleet = Fleet(server.url, tmp_path)
     db = tmp_path / "knowledge.sqlite3"
-    bus = await Bus.connect(fast_config(server.url), name="publisher")
+    bus = await Bus.connect(fast_config(server.url), name="publisher", provision=True)
     try:
         task = new_id()
         events = [note(task, f"persist me {i}") for i in range(60)]

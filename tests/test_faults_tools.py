@@ -55,9 +55,11 @@ class Live:
 async def live(tmp_path: Path) -> AsyncIterator[Live]:
     server = EmbeddedServer(store_dir=tmp_path / "nats").start()
     db = tmp_path / "knowledge.sqlite3"
-    knowledge = Orchestra(["knowledge"], fast_config(server.url), AgentSettings(knowledge_db=db))
+    knowledge = Orchestra(
+        ["knowledge"], fast_config(server.url), AgentSettings(knowledge_db=db), provision=True
+    )
     await knowledge.start()
-    bus = await Bus.connect(fast_config(server.url, max_deliver=2), name="tools")
+    bus = await Bus.connect(fast_config(server.url, max_deliver=2), name="tools", provision=True)
     try:
         yield Live(server, knowledge, bus, db)
     finally:

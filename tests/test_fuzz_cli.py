@@ -20,11 +20,23 @@ from agents.cli.main import app
 from agents.runner import AGENTS
 from bus.embedded import EmbeddedServer
 from contracts.vocabulary import CIProvider, NoteKind, Strategy, Target
-from tests.faults.procs import AgentProcess
+from tests.faults.procs import AgentProcess, provision
 
 pytestmark = pytest.mark.nats
 
-COMMANDS = {"up", "agent", "task", "watch", "history", "contracts", "health", "demo", "knowledge", "dlq"}
+COMMANDS = {
+    "up",
+    "agent",
+    "provision",
+    "task",
+    "watch",
+    "history",
+    "contracts",
+    "health",
+    "demo",
+    "knowledge",
+    "dlq",
+}
 CLI = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 EXIT_CODES = {0, 1, 2, 3, 4}
 
@@ -66,6 +78,7 @@ class World:
             "ORCHESTRA_PUBLISH_ATTEMPTS": "2",
             "ORCHESTRA_PUBLISH_TIMEOUT_S": "1",
         }
+        self.last_error = ""  # the error line of the last invocation, if any
 
     def invoke(self, args: list[str], env: dict[str, str] | None = None) -> int:
         """The property every invocation must satisfy; returns the exit code."""
@@ -82,6 +95,7 @@ class World:
         # \x1c-\x1e, \x85, \u2028, which a user's odd argument may contain).
         lines = [ln for ln in result.output.split("\n") if ln.strip() and not ln.startswith("{")]
         errors = [ln for ln in lines if ln.startswith("error:")]
+        self.last_error = errors[-1] if errors else ""
         if result.exit_code in (2, 3, 4) or errors:
             usage = "Usage:" in result.output
             one_line = len(errors) == 1 and lines[-1] == errors[0]
@@ -93,7 +107,8 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("fuzz-cli")
     server = EmbeddedServer(store_dir=tmp / "nats").start()
-    knowledge = AgentProcess("knowledge", server.url, tmp).start()  # provisions the streams
+    provision(server.url)
+    knowledge = AgentProcess("knowledge", server.url, tmp).start()
     deadline = time.monotonic() + 60
     while not knowledge.ready():
         assert knowledge.exited is None and time.monotonic() < deadline, knowledge.log_tail()
@@ -221,9 +236,38 @@ def test_oversized_and_wrong_inputs_say_why_in_one_line(world: World) -> None:
         ("ORCHESTRA_REPLICAS", "7"),
         ("ORCHESTRA_KNOWLEDGE_DB", "/proc/no-such-dir/knowledge.sqlite3"),
         ("ORCHESTRA_PASSWORD_FILE", "/no/such/secret"),
+        ("ORCHESTRA_VALIDATORS", "most"),
     ],
 )
 def test_an_agent_with_a_bad_setting_says_which_in_one_line(world: World, variable: str, value: str) -> None:
-    """The container entrypoint with a bad ORCHESTRA_* value: a one-line error naming it, no traceback."""
+    """The container entrypoint with a bad ORCHESTRA_* value: a one-line error naming the variable
+    (or, for a path the process cannot use, the path), no traceback."""
     code = world.invoke(["agent", "knowledge", "--connect-wait", "1"], env={variable: value})
     assert code in (1, 2)
+    assert variable in world.last_error or value in world.last_error, world.last_error
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["up", "--http-port", "99999"], {}, "--http-port=99999"),
+        (["up"], {"ORCHESTRA_HTTP_PORT": "http"}, "ORCHESTRA_HTTP_PORT='http'"),
+        (
+            ["task", "x", "--project", "."],
+            {"ORCHESTRA_PUBLISH_TIMEOUT_S": "soon"},
+            "ORCHESTRA_PUBLISH_TIMEOUT_S",
+        ),
+        (["history", "T"], {"ORCHESTRA_FETCH_BATCH": "0"}, "ORCHESTRA_FETCH_BATCH='0'"),
+        (["knowledge", "search", "x"], {"ORCHESTRA_NATS_URL": "", "ORCHESTRA_MAX_BYTES": "x"}, "MAX_BYTES"),
+        (["report"], {"ORCHESTRA_KNOWLEDGE_DB": "/no/such.sqlite3"}, "/no/such.sqlite3"),
+        (["health"], {"ORCHESTRA_HTTP_PORT": "-1"}, "ORCHESTRA_HTTP_PORT='-1'"),
+    ],
+)
+def test_every_command_names_a_bad_flag_or_variable_in_one_line(
+    world: World, args: list[str], env: dict[str, str], named: str
+) -> None:
+    """A bad setting given to any command, by flag or variable: exit 2 and one error line that says
+    which flag or variable was wrong (and never starts anything first)."""
+    code = world.invoke(args, env=env)
+    assert code == 2 and world.last_error, world.last_error
+    assert named in world.last_error, world.last_error

@@ -31,10 +31,11 @@ from agents.devops.render import helm, monitoring
 from agents.devops.spec import AppSpec
 from contracts.payloads import SecretRef, ServiceSpec
 from contracts.vocabulary import CIProvider, SecretKind, Strategy, Target
+from tests.example_services import service_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
+EXAMPLE_NAMES = [p.name for p in service_examples()]
 ENVIRONMENTS = ("dev", "staging", "prod")
 # The placeholder value every example's .env.example carries for its secrets.
 FIXTURE_VALUE = "example-only-not-a-real-secret"

@@ -37,7 +37,8 @@ RENDER = textwrap.dedent(
 
 
 @pytest.mark.parametrize("strategy", list(Strategy))
-@pytest.mark.parametrize("example", ["fastapi-service", "go-service"])
+# flask-blueprints-service has no health route: the tcpSocket branch of the probe template.
+@pytest.mark.parametrize("example", ["fastapi-service", "go-service", "flask-blueprints-service"])
 def test_generated_chart_lints_renders_and_validates(
     tmp_path: Path, example: str, strategy: Strategy
 ) -> None:

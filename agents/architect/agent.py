@@ -23,6 +23,7 @@ def decisions(p: Plan, facts: ServiceSpec) -> list[DecisionRecorded]:
             decision=f"{p.platform} for {' '.join(stack)} service {facts.name} on port {facts.port}",
             rationale=f"requested: {', '.join(p.intents)}",
         ),
+        health_decision(facts),
         DecisionRecorded(
             topic="strategy",
             decision=f"{p.strategy.value} deployment",
@@ -59,6 +60,23 @@ def decisions(p: Plan, facts: ServiceSpec) -> list[DecisionRecorded]:
             )
         )
     return out
+
+
+def health_decision(facts: ServiceSpec) -> DecisionRecorded:
+    """How every artifact checks the service's health, and why (a TCP probe is said out loud: the
+    user should add a health route)."""
+    if facts.probe == "tcp":
+        return DecisionRecorded(
+            topic="health",
+            decision=f"TCP probes on port {facts.port} (Dockerfile, Compose, Kubernetes, Helm, ECS)",
+            rationale="no health route found in the app's routes: an HTTP probe would get 404 and restart "
+            "healthy pods; add a GET route that answers without data and pass --health-path",
+        )
+    return DecisionRecorded(
+        topic="health",
+        decision=f"HTTP probes on GET {facts.health_path} port {facts.port} (every artifact)",
+        rationale="the route the app serves, with its router prefixes; or given with --health-path",
+    )
 
 
 class Architect(Worker):

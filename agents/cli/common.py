@@ -12,25 +12,45 @@ from typing import Any, TypeVar
 
 import typer
 
+from agents.cli import url_file
+from agents.cli.render import printable
 from agents.logs import configure_logging
 from agents.paths import PathEscape
 from bus.config import BusConfig
 from bus.errors import BusError
+from contracts import Envelope
+from contracts.subjects import inbox_prefix
 
 T = TypeVar("T")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 
-NatsUrl = typer.Option(None, "--nats-url", envvar="NATS_URL", help="NATS server URL (default: $NATS_URL).")
+# No typer envvar: the settings model reads NATS_URL itself, so flags > environment > defaults is one
+# rule in one place, and an error can say whether the flag or the variable was wrong.
+NatsUrl = typer.Option(
+    None,
+    "--nats-url",
+    help="NATS server URL [NATS_URL; default: the orchestra `orchestra up` runs for this folder].",
+)
 JsonOut = typer.Option(False, "--json", help="Machine-readable output: one JSON object per line.")
 
 
 def bus_config(nats_url: str | None, **overrides: Any) -> BusConfig:
-    return BusConfig.from_env(nats_url=nats_url, **overrides)
+    """The bus settings of a command: flags > environment (NATS_URL, ORCHESTRA_*) > defaults, where
+    the default server is the one `orchestra up` started for this folder (``.orchestra/nats.url``).
+    A named user gets its own reply inbox ``_INBOX_<user>`` (the only one deploy/nats lets it read)
+    unless ORCHESTRA_INBOX_PREFIX says otherwise."""
+    config = BusConfig.from_env(nats_url=nats_url, **overrides)
+    if config.nats_url is None:
+        config = config.model_copy(update={"nats_url": url_file.running_url()})
+    if config.user and not config.inbox_prefix:
+        config = config.model_copy(update={"inbox_prefix": inbox_prefix(config.user)})
+    return config
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    """Print ``error: message`` as one terminal-safe line on stderr; the caller raises the result."""
+    typer.echo(f"error: {printable(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -51,6 +71,11 @@ def run(coro_fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def emit_event(event: Envelope) -> None:
+    """An event as --json prints it: one line, the same JSON as published on the bus."""
+    emit_json(event.model_dump(mode="json", exclude_none=True))
 
 
 def emit_json(obj: Any) -> None:

@@ -10,7 +10,7 @@ import typer
 
 from agents.cli.common import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT
 from agents.cli.main import follow
-from agents.cli.render import hit_line
+from agents.cli.render import hit_line, printable
 from agents.logs import configure_logging
 from agents.runner import AGENTS, Orchestra
 from agents.settings import AgentSettings
@@ -29,7 +29,7 @@ def run_demo(project: Path, text: str, out: Path, timeout_s: float) -> int:
     log_path = STATE_DIR / "demo.log"
     with log_path.open("a", encoding="utf-8") as log_file:
         configure_logging(json=True, stream=log_file)
-        server = EmbeddedServer(store_dir=STATE_DIR / "nats")
+        server = EmbeddedServer(store_dir=STATE_DIR / "nats", die_with_parent=True)
         started = time.monotonic()
         typer.echo("starting embedded NATS with JetStream ...")
         server.start()
@@ -44,8 +44,8 @@ def run_demo(project: Path, text: str, out: Path, timeout_s: float) -> int:
 
 async def _demo(url: str, project: Path, text: str, out: Path, timeout_s: float) -> int:
     config = BusConfig.from_env(nats_url=url)
-    settings = AgentSettings.from_env(workspace=Path.cwd(), knowledge_db=STATE_DIR / "knowledge.sqlite3")
-    orchestra = Orchestra(list(AGENTS), config, settings)
+    settings = AgentSettings.from_env()  # ORCHESTRA_* apply; the defaults are this folder's .orchestra/
+    orchestra = Orchestra(list(AGENTS), config, settings, provision=True)
     await orchestra.start()
     typer.echo(f"agents running: {', '.join(AGENTS)}")
     try:
@@ -70,9 +70,9 @@ async def _follow_and_report(client: OrchestraClient, task_id: str, timeout_s: f
         typer.echo("  knowledge search 'architect decisions' -> " + hit_line(hit))
     end = seen[-1]
     if code == EXIT_OK and end.output_dir:
-        typer.echo(f"generated files are in {end.output_dir}:")
+        typer.echo(f"generated files are in {printable(end.output_dir)}:")
         for name in end.files:
-            typer.echo(f"  {name}")
+            typer.echo(f"  {printable(name)}")
     return EXIT_OK if code == EXIT_OK else EXIT_FAILED
 
 
@@ -81,7 +81,7 @@ async def _history_when_complete(client: OrchestraClient, task_id: str) -> list[
     deadline = time.monotonic() + 10
     rows: list[dict] = []
     while time.monotonic() < deadline:
-        rows = await client.history(task_id)
+        rows = (await client.history(task_id)).rows
         if any(r["kind"] == "completion" for r in rows):
             break
         await asyncio.sleep(0.1)

@@ -24,6 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from agents.cli.common import EXIT_OK, JsonOut, NatsUrl, bus_config, emit_json, run
+from agents.cli.render import printable
 from agents.knowledge.rebuild import read_stream
 from bus.deadletter import DeadLetter
 from bus.publisher import MSG_ID
@@ -113,12 +114,6 @@ async def replay(bus: Bus, letter: DeadLetter, *, force: bool = False) -> dict[s
         "msg_id": headers[MSG_ID],
         "duplicate": bool(ack.duplicate),
     }
-
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal: control characters (escape sequences from a hostile payload
-    included) shown escaped, so a dead letter cannot rewrite the operator's screen."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 def _summary(seq: int, letter: DeadLetter) -> dict[str, Any]:

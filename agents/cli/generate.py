@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from agents.cli import overrides
 from agents.cli.common import EXIT_FAILED, EXIT_USAGE, fail
 
 TARGET_HELP = "Comma list of docker,ci,k8s,helm,ecs,terraform,monitoring,docs, or all."
@@ -46,6 +47,11 @@ def generate(
     registry: str | None = typer.Option(None, "--registry", help="Image registry (default: ECR or GHCR)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be written; write nothing."),
     force: bool = typer.Option(False, "--force", help="Replace existing files orchestra did not write."),
+    start_command: str | None = overrides.StartCommand,
+    port: int | None = overrides.Port,
+    health_path: str | None = overrides.HealthPath,
+    app_dir: str | None = overrides.AppDir,
+    build_command: str | None = overrides.BuildCommand,
 ) -> None:
     """Inspect PATH and write deployment artifacts for it into OUT."""
     from agents.credentials.policy import issue
@@ -60,8 +66,9 @@ def generate(
     provider = _choice(ci, CIProvider, "--ci")
     chosen = _choice(strategy, Strategy, "--strategy")
     envs = tuple(e.strip() for e in environments.split(",") if e.strip())
+    service = overrides.service_overrides(start_command, port, health_path, app_dir, build_command)
     try:
-        facts = inspect_project(path)
+        facts = inspect_project(path, service)
         # The credential manager's policy, run locally: references for every secret, never values.
         issued = issue(
             CredentialRequested(

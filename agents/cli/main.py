@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 import typer
 
 from agents.cli import knowledge as knowledge_cli
+from agents.cli import overrides, url_file
 from agents.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -19,6 +21,7 @@ from agents.cli.common import (
     JsonOut,
     NatsUrl,
     bus_config,
+    emit_event,
     emit_json,
     existing_dir,
     fail,
@@ -26,12 +29,14 @@ from agents.cli.common import (
 )
 from agents.cli.dlq import app as dlq_app
 from agents.cli.generate import register as register_generate
-from agents.cli.render import print_status
+from agents.cli.provision import register as register_provision
+from agents.cli.render import history_line, print_status, printable
 from agents.cli.report import register as register_report
 from agents.logs import configure_logging
-from agents.runner import AGENTS, Orchestra, UnknownAgent, run_until_signal
+from agents.runner import AGENTS, Orchestra, UnknownAgent, agent_class, run_until_signal
 from agents.settings import AgentSettings
 from bus.client import OrchestraClient
+from bus.config import BusConfig
 from bus.embedded import EmbeddedServer
 from contracts.payloads import StatusChanged
 from contracts.vocabulary import CIProvider, Strategy, Target
@@ -52,25 +57,73 @@ app.add_typer(contracts_app, name="contracts")
 @app.command()
 def up(
     nats_url: str | None = NatsUrl,
-    workspace: Path = typer.Option(Path("."), help="Root for project and output paths."),
-    knowledge_db: Path = typer.Option(Path(".orchestra/knowledge.sqlite3"), help="Knowledge SQLite file."),
+    workspace: Path | None = typer.Option(
+        None, help="Root for project and output paths [ORCHESTRA_WORKSPACE; default: this folder]."
+    ),
+    knowledge_db: Path | None = typer.Option(
+        None, help="Knowledge SQLite file [ORCHESTRA_KNOWLEDGE_DB; default .orchestra/knowledge.sqlite3]."
+    ),
     store_dir: Path = typer.Option(Path(".orchestra/nats"), help="Embedded server's JetStream store."),
-    http_port: int = typer.Option(0, help="Health/metrics HTTP port (0: off)."),
+    http_port: int | None = typer.Option(
+        None, help="Health/metrics HTTP port, 0: off [ORCHESTRA_HTTP_PORT; default 0]."
+    ),
 ) -> None:
-    """Run every agent in this process (embedded NATS unless --nats-url). Ctrl-C stops cleanly."""
+    """Run every agent in this process (embedded NATS unless --nats-url or NATS_URL), after creating
+    or updating the streams (as `orchestra provision`). Ctrl-C stops cleanly. Other commands run in
+    this folder find the embedded server through .orchestra/nats.url."""
+    from bus.errors import BusError
+
     configure_logging()
-    settings = AgentSettings.from_env(
-        workspace=workspace.resolve(), knowledge_db=knowledge_db, http_port=http_port
-    )
-    server = None if nats_url else EmbeddedServer(store_dir=store_dir.resolve()).start()
-    config = bus_config(nats_url or server.url)  # type: ignore[union-attr]
-    if server:
-        typer.echo(f"embedded NATS at {server.url} (store {store_dir})", err=True)
     try:
-        asyncio.run(run_until_signal(Orchestra(list(AGENTS), config, settings)))
+        settings = AgentSettings.from_env(workspace=workspace, knowledge_db=knowledge_db, http_port=http_port)
+        config = BusConfig.from_env(nats_url=nats_url)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    settings = settings.model_copy(update={"workspace": settings.workspace.resolve()})
+    server: EmbeddedServer | None = None
+    here = Path.cwd() / url_file.URL_FILE
+    try:
+        if config.nats_url is None:
+            server = _start_embedded(store_dir, here)
+            config = config.model_copy(update={"nats_url": server.url})
+            typer.echo(f"embedded NATS at {server.url} (store {store_dir})", err=True)
+        else:  # the URL may carry credentials: name where it came from, not what it is
+            typer.echo(f"NATS from {'--nats-url' if nats_url else 'the environment'}", err=True)
+        health = f"http://127.0.0.1:{settings.http_port}/healthz" if settings.http_port else "off"
+        typer.echo(
+            f"workspace {settings.workspace}; knowledge {settings.knowledge_db}; health {health}", err=True
+        )
+        # The URL is published once the agents are up (streams exist), so that a command run in
+        # this folder the moment the file appears finds a working orchestra.
+        published = functools.partial(_publish_url, here, server.url) if server else None
+        asyncio.run(
+            run_until_signal(Orchestra(list(AGENTS), config, settings, provision=True), on_started=published)
+        )
+    except BusError as exc:
+        raise fail(str(exc), 3) from None
     finally:
         if server:
+            url_file.remove(here, server.url)
             server.stop(cleanup=False)
+
+
+def _start_embedded(store_dir: Path, url_path: Path) -> EmbeddedServer:
+    """`up`'s own server, unless an orchestra of this folder is running already."""
+    if url_path.is_file() and url_file.answers(running := url_file.read(url_path)):
+        raise fail(f"an orchestra is already running in this folder at {running} ({url_path}); stop it first")
+    # Started in the main thread, tied to this process: a killed `up` leaves no orphan server.
+    return EmbeddedServer(store_dir=store_dir.resolve(), die_with_parent=True).start()
+
+
+def _publish_url(url_path: Path, url: str) -> None:
+    try:
+        url_file.write(url_path, url)
+    except OSError as exc:
+        typer.echo(
+            f"warning: cannot write {url_path} ({exc}); other commands need --nats-url {url}", err=True
+        )
+        return
+    typer.echo(f"ready: commands run in this folder use {url} (from {url_file.URL_FILE})", err=True)
 
 
 @app.command()
@@ -81,15 +134,17 @@ def agent(
 ) -> None:
     """Run one agent (the container entrypoint). Settings come from ORCHESTRA_* variables."""
     configure_logging()
-    from bus.client import checked
+    from bus.errors import BusError
     from contracts.subjects import inbox_prefix
 
     try:
-        config = bus_config(nats_url, inbox_prefix=inbox_prefix(name))
-        orchestra = Orchestra([name], config, checked("ORCHESTRA_* setting", AgentSettings.from_env))
+        agent_class(name)  # a bad name is a usage error before any server is looked for
+        settings = AgentSettings.from_env()
+        orchestra = Orchestra([name], bus_config(nats_url, inbox_prefix=inbox_prefix(name)), settings)
     except (UnknownAgent, ValueError, OSError) as exc:  # a bad name, ORCHESTRA_* value or secret file
         raise fail(str(exc)) from None
-    from bus.errors import BusError
+    except BusError as exc:  # no URL, or the orchestra of .orchestra/nats.url is gone
+        raise fail(str(exc), 3) from None
 
     try:
         asyncio.run(run_until_signal(orchestra, connect_wait_s=connect_wait))
@@ -130,7 +185,7 @@ async def follow(
             if seen is not None and isinstance(last, StatusChanged):
                 seen.append(last)
             if as_json:
-                emit_json(event.model_dump(mode="json"))
+                emit_event(event)
             else:
                 print_status(event)
             if spinner and isinstance(last, StatusChanged) and not last.state.terminal:
@@ -157,6 +212,11 @@ def task(
         None, "--output", "-o", help="Where artifacts go (default: the project)."
     ),
     timeout: float = typer.Option(600.0, help="With --wait: give up after this many seconds."),
+    start_command: str | None = overrides.StartCommand,
+    port: int | None = overrides.Port,
+    health_path: str | None = overrides.HealthPath,
+    app_dir: str | None = overrides.AppDir,
+    build_command: str | None = overrides.BuildCommand,
     nats_url: str | None = NatsUrl,
     as_json: bool = JsonOut,
 ) -> None:
@@ -164,6 +224,11 @@ def task(
     if not project.is_dir():
         raise fail(f"project path {str(project)!r} is not an existing directory")
     structured = _structured(target, strategy, ci, env)
+    service = overrides.service_overrides(
+        start_command, port, health_path, app_dir, build_command, project=project
+    )
+    if service.model_dump(exclude_none=True):
+        structured["service"] = service
 
     @run
     async def body() -> int:
@@ -201,7 +266,7 @@ def watch(
             if task_id is not None:  # --task "" is a bad task id, not "every task"
                 return await follow(client, task_id, as_json=as_json, timeout_s=24 * 3600)
             async for event in client.watch(None):
-                emit_json(event.model_dump(mode="json")) if as_json else print_status(event)
+                emit_event(event) if as_json else print_status(event)
         return EXIT_OK
 
     raise typer.Exit(body())
@@ -210,26 +275,32 @@ def watch(
 @app.command()
 def history(
     task_id: str = typer.Argument(..., help="The task id."),
+    limit: int = typer.Option(10_000, min=1, help="Show at most this many events (the oldest)."),
     nats_url: str | None = NatsUrl,
     as_json: bool = JsonOut,
 ) -> None:
-    """The causal chain of a task: every event, what caused it, who sent it."""
+    """The causal chain of a task: every event, what caused it, who sent it.
+
+    With --json: one event envelope per line (the JSON published on the bus), oldest first. The
+    history arrives in pages that each fit the server's max_payload; when --limit cuts it, a
+    line on stderr says so."""
 
     @run
     async def body() -> int:
+        shown = total = 0
         async with await OrchestraClient.open(bus_config(nats_url)) as client:
-            rows = await client.history(task_id)
-        if not rows:
-            typer.echo(f"no events for task {task_id}", err=True)
+            async for page in client.history_pages(task_id, full=as_json, page_size=min(limit, 500)):
+                total = page["total"]
+                for row in page["events"][: limit - shown]:
+                    emit_json(row.get("event", row)) if as_json else typer.echo(history_line(row))
+                    shown += 1
+                if shown >= limit:
+                    break
+        if not total:
+            typer.echo(f"no events for task {printable(task_id)}", err=True)
             return EXIT_FAILED
-        for row in rows:
-            if as_json:
-                emit_json(row)
-            else:
-                cause = row["causation_id"] or "-"
-                typer.echo(
-                    f"{row['id']}  <- {cause:<26}  {row['agent']:<11} {row['type']:<22} {row['text'][:100]}"
-                )
+        if shown < total:
+            typer.echo(f"history cut at {shown} of {total} events (--limit {limit})", err=True)
         return EXIT_OK
 
     raise typer.Exit(body())
@@ -257,8 +328,10 @@ def agents(
                 emit_json(a)
             else:
                 typer.echo(
-                    f"{a['name']:<12} {a['instance']!s:<28} v{a['version']}  up {a['uptime_s']}s  "
-                    f"handled {a['handled']}  failed {a['failed']}"
+                    printable(
+                        f"{a['name']:<12} {a['instance']!s:<28} v{a['version']}  up {a['uptime_s']}s  "
+                        f"handled {a['handled']}  failed {a['failed']}"
+                    )
                 )
         if not found:
             typer.echo("no agents answered", err=True)
@@ -271,7 +344,8 @@ def agents(
 def contracts_export(
     directory: Path | None = typer.Option(None, "--dir", help="Default: contracts/schema."),
 ) -> None:
-    """Regenerate the JSON Schema files of every event."""
+    """Regenerate the published contracts: a JSON Schema per event type, event.schema.json (any
+    event) and asyncapi.json (AsyncAPI 3.0: channels, messages, operations per agent)."""
     from contracts.schema_export import SCHEMA_DIR, write_schemas
 
     for path in write_schemas(directory or SCHEMA_DIR):
@@ -279,10 +353,20 @@ def contracts_export(
 
 
 @app.command()
-def health(url: str = typer.Option("http://127.0.0.1:8080/readyz", help="Probe URL.")) -> None:
+def health(
+    url: str | None = typer.Option(
+        None, help="Probe URL [default: http://127.0.0.1:$ORCHESTRA_HTTP_PORT/readyz, port 8080 when unset]."
+    ),
+) -> None:
     """Exit 0 when the agent's probe answers 200 (for container healthchecks without curl)."""
     import urllib.request
 
+    if url is None:
+        try:
+            port = AgentSettings.from_env().http_port or 8080
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        url = f"http://127.0.0.1:{port}/readyz"
     try:
         with urllib.request.urlopen(url, timeout=3) as resp:
             raise typer.Exit(EXIT_OK if resp.status == 200 else EXIT_FAILED)
@@ -306,6 +390,7 @@ def demo(
 
 # Commands that live beside their library register themselves.
 register_generate(app)
+register_provision(app)
 register_report(app)
 
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import typer
 
 from agents.cli.common import EXIT_FAILED, EXIT_OK, JsonOut, emit_json, fail, run
+from agents.cli.render import printable
 from agents.report import STAGES, PerformanceReport, compute
-
-DEFAULT_DB = Path(".orchestra/knowledge.sqlite3")
 
 
 async def load(db: Path) -> PerformanceReport:
@@ -57,8 +56,8 @@ def render(report: PerformanceReport) -> list[str]:
     if report.failures:
         lines.append(f"Failure reasons ({report.failed} failed)")
         for group in report.failures:
-            lines.append(f"  {group.tasks:>4}  {group.agent:<11} {group.cause}")
-            lines.append(f"        e.g. {group.example}")
+            lines.append(f"  {group.tasks:>4}  {printable(group.agent):<11} {printable(group.cause)}")
+            lines.append(f"        e.g. {printable(group.example)}")
     else:
         lines.append("Failure reasons           none")
     return lines
@@ -69,12 +68,22 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def report(
-        db: Path = typer.Option(DEFAULT_DB, "--db", help="The knowledge store's SQLite file."),
+        db: Path | None = typer.Option(
+            None,
+            "--db",
+            help="The knowledge SQLite file [ORCHESTRA_KNOWLEDGE_DB; default .orchestra/knowledge.sqlite3].",
+        ),
         as_json: bool = JsonOut,
     ) -> None:
         """Deployment success rate, time per stage, tasks per hour and failure reasons."""
+        from agents.settings import AgentSettings
+
+        try:
+            db = AgentSettings.from_env(knowledge_db=db).knowledge_db
+        except ValueError as exc:
+            raise fail(str(exc)) from None
         if not db.is_file():
-            raise fail(f"no knowledge store at {str(db)!r} (pass --db)")
+            raise fail(f"no knowledge store at {str(db)!r} (pass --db or set ORCHESTRA_KNOWLEDGE_DB)")
 
         @run
         async def body() -> int:

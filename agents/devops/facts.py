@@ -12,6 +12,7 @@ from contracts.payloads import EnvName, ServiceSpec
 Language = Literal["python", "go", "node"]
 PackageManager = Literal["pip", "uv", "poetry", "go", "npm", "yarn", "pnpm"]
 BackingService = Literal["postgres", "redis", "mongodb", "mysql", "rabbitmq"]
+Probe = Literal["http", "tcp"]
 DnsName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")]
 RelPath = Annotated[str, StringConstraints(pattern=r"^[^/].*$", max_length=256)]
 
@@ -49,6 +50,11 @@ class ProjectFacts(BaseModel):
     port_env: EnvName = Field(
         "PORT", description="The variable the server takes its port from; every artifact sets it to ``port``."
     )
+    probe: Probe = Field(
+        "http",
+        description="How every renderer checks health: GET health_path (http), or a TCP connect to the "
+        "port when the app has no health route (tcp).",
+    )
     health_path: str = "/health"
     metrics_path: str = "/metrics"
     env_vars: tuple[EnvName, ...] = ()
@@ -58,8 +64,28 @@ class ProjectFacts(BaseModel):
     build_target: str = Field(
         ".", description="Go: the main package built into the binary; unused for other languages."
     )
+    app_dir: RelPath = Field(
+        ".",
+        description="The app's folder inside the build context (the project root): its working directory.",
+    )
+    workspace_package: str | None = Field(
+        None, description="uv workspace: the member package that is the app (installed with --package)."
+    )
+    runtime_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Non-secret values the app needs to start as built (e.g. DJANGO_SETTINGS_MODULE, or a "
+        "required setting's value from the project's example env file).",
+    )
     build_command: tuple[str, ...] = Field(
-        (), description="Run in the builder after the source is copied (npm run build, make generate)."
+        (),
+        description="Run once in the image build after the source is copied (exec form): npm run build, "
+        "make generate (Go: before go build).",
+    )
+    build_packages: tuple[str, ...] = Field(
+        (), description="Debian packages the builder needs to compile dependencies (gcc, libpq-dev, ...)."
+    )
+    runtime_packages: tuple[str, ...] = Field(
+        (), description="Debian shared libraries compiled dependencies load at run time (libpq5, ...)."
     )
     build_output: RelPath | None = Field(
         None,
@@ -75,10 +101,6 @@ class ProjectFacts(BaseModel):
     required_env: tuple[EnvName, ...] = Field(
         (), description="Variables the app refuses to start without (its config schema marks them required)."
     )
-    config_defaults: dict[EnvName, str] = Field(
-        default_factory=dict,
-        description="Values for required non-secret variables, from the project's example env file.",
-    )
     assumptions: tuple[str, ...] = ()
 
     def to_spec(self) -> ServiceSpec:
@@ -92,7 +114,15 @@ class ProjectFacts(BaseModel):
             start_command=list(self.start_command),
             test_command=list(self.test_command),
             port=self.port,
+            probe=self.probe,
             health_path=self.health_path,
             env_vars=list(self.env_vars),
             base_image=self.base_image,
+            app_dir=None if self.app_dir == "." else self.app_dir,
+            build_command=list(self.build_command) or None,
         )
+
+    @property
+    def health_check(self) -> str:
+        """The health check in words, for docs and decisions: ``GET /healthz`` or ``TCP :8000``."""
+        return f"GET {self.health_path}" if self.probe == "http" else f"TCP :{self.port}"

@@ -8,7 +8,13 @@ from __future__ import annotations
 DEFAULT_VERSION: dict[str, str] = {"python": "3.12", "go": "1.23", "node": "22"}
 
 # minor (or major for node) -> exact patch release
-PYTHON: dict[str, str] = {"3.10": "3.10.16", "3.11": "3.11.11", "3.12": "3.12.8", "3.13": "3.13.1"}
+PYTHON: dict[str, str] = {
+    "3.10": "3.10.16",
+    "3.11": "3.11.11",
+    "3.12": "3.12.8",
+    "3.13": "3.13.1",
+    "3.14": "3.14.0",
+}
 # Go: every minor that has (or had) a ``golang:<patch>-bookworm`` tag. Bookworm images start at Go
 # 1.19 (June 2023): older go.mod lines are raised to GO_OLDEST, which Go's compatibility promise
 # lets build them. Source: docker-library/golang history, <minor>/bookworm/Dockerfile ENV
@@ -33,7 +39,8 @@ GO_RUNTIME = "alpine:3.21.0"
 GO_CGO_RUNTIME = "debian:12.8-slim"
 
 # Build tools installed with pip in builder stages, pinned like everything else (hadolint DL3013).
-UV_VERSION = "0.5.11"
+# uv reads lock files of its own and older revisions only: 0.9 reads every revision in use (3).
+UV_VERSION = "0.9.26"
 POETRY_VERSION = "1.8.5"
 
 # Backing services started next to the app in Compose (dev and test) and as CI service containers.

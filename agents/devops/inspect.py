@@ -3,8 +3,12 @@ facts every renderer needs. Explicit fields of a :class:`ServiceSpec` win over d
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+import yaml
+from pydantic import ValidationError
 
 from agents.devops.detect import Detected, go, node, python
 from agents.devops.detect.scan import OS_VARS
@@ -34,9 +38,21 @@ DEFAULT_TEST = {
 }
 DEFAULT_PORT = {"python": 8000, "go": 8080, "node": 3000}
 METRICS_LIBRARY = {"python": "prometheus-client", "go": "prometheus/client_golang", "node": "prom-client"}
-REQUIRED_WITHOUT_DETECTION = ("language", "start_command", "port")
-# The command-line flag that sets each ServiceSpec field, for refusals that name the fix.
-FLAGS = {"port": "--port", "start_command": "--start-command", "health_path": "--health-path"}
+REQUIRED_WITHOUT_DETECTION = ("start_command", "port")
+PROJECT_FILE = ".orchestra.yaml"
+# The command-line flag of each override field (orchestra generate / orchestra task).
+FLAGS = {
+    "start_command": "--start-command",
+    "port": "--port",
+    "health_path": "--health-path",
+    "app_dir": "--app-dir",
+    "build_command": "--build-command",
+}
+_START_EXAMPLE = {
+    "python": "'gunicorn --bind 0.0.0.0:8000 app:app'",
+    "node": "'node server.js'",
+    "go": "/app/server",
+}
 
 
 class InspectionError(ValueError):
@@ -47,22 +63,90 @@ def inspect_project(root: Path, overrides: ServiceSpec | None = None) -> Project
     """Resolve the facts of the project at ``root``.
 
     Detects language and version, framework, dependency manager, start and test commands (exec
-    form), port, health and metrics paths, the environment variable names the code reads (never
-    values) and backing services. Fields set in ``overrides`` replace what detection found.
+    form), port, health probe and metrics path, the environment variable names the code reads
+    (never values) and backing services. Explicit ``overrides`` (command-line flags or a task's
+    service fields) win over the project's ``.orchestra.yaml``, which wins over detection.
     Raises :class:`InspectionError` for a missing path, a file instead of a directory, or a project
-    neither detection nor ``overrides`` describe well enough.
+    neither detection nor overrides describe well enough; the message names the flag that fixes it.
     """
-    overrides = overrides or ServiceSpec()
     root = Path(root)
     if not root.exists():
         raise InspectionError(f"project path {root} does not exist")
     if not root.is_dir():
         raise InspectionError(f"project path {root} is not a directory")
-    tree = ProjectTree(root)
+    context = ProjectTree(root)
+    overrides = merge_overrides(read_project_file(context), overrides or ServiceSpec())
+    app_dir = _app_dir(context, overrides.app_dir)
+    tree = context if app_dir == "." else ProjectTree(context.root / app_dir)
     found = _detect(tree, overrides.language)
     if found is None:
         found = _from_overrides(tree, overrides)
-    return _resolve(found, overrides, folder=tree.root.name)
+    if app_dir != ".":
+        _lift(found, context, app_dir)
+    return _resolve(found, overrides, folder=context.root.name, app_dir=app_dir)
+
+
+def fix(field: str, example: str = "") -> str:
+    """How a user sets ``field``: the command-line flag and the ``.orchestra.yaml`` key."""
+    value = f" {example}" if example else ""
+    return f"pass {FLAGS[field]}{value} (or set {field}: in {PROJECT_FILE})"
+
+
+def read_project_file(tree: ProjectTree) -> ServiceSpec:
+    """The project's optional ``.orchestra.yaml``: the same fields as the flags (commands as a
+    string or a list). A malformed file is an :class:`InspectionError` naming the key."""
+    text = tree.read(PROJECT_FILE)
+    if text is None:
+        return ServiceSpec()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InspectionError(f"{PROJECT_FILE} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return ServiceSpec()
+    if not isinstance(data, dict):
+        raise InspectionError(f"{PROJECT_FILE} must be a mapping of settings (e.g. port: 8000)")
+    fields = dict(data)
+    for key in ("start_command", "test_command", "build_command"):
+        if isinstance(fields.get(key), str):
+            try:
+                fields[key] = shlex.split(fields[key])
+            except ValueError as exc:
+                raise InspectionError(f"{PROJECT_FILE}: {key}: {exc}") from None
+    if fields.get("health_path") == "tcp":
+        fields.pop("health_path")
+        fields["probe"] = "tcp"
+    try:
+        return ServiceSpec.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "?"
+        raise InspectionError(f"{PROJECT_FILE}: {where}: {error['msg']}") from None
+
+
+def merge_overrides(base: ServiceSpec, top: ServiceSpec) -> ServiceSpec:
+    """``top``'s explicit fields over ``base``'s (flags over the project file)."""
+    return base.model_copy(update=top.model_dump(exclude_none=True))
+
+
+def _app_dir(context: ProjectTree, requested: str | None) -> str:
+    """The app's folder: the one asked for (inside the project, and a directory), else the one web
+    app of a uv workspace whose root is not itself the app, else the project root."""
+    if requested is not None:
+        rel = PurePosixPath(requested).as_posix().strip("/")
+        path = (context.root / rel).resolve()
+        if ".." in PurePosixPath(rel).parts or not path.is_relative_to(context.root):
+            raise InspectionError(f"app dir {requested!r} is outside the project: pass --app-dir a subfolder")
+        if not path.is_dir():
+            raise InspectionError(f"app dir {requested!r} is not a folder of {context.root}: check --app-dir")
+        return "." if rel in ("", ".") else rel
+    apps = python.workspace_apps(context)
+    if len(apps) > 1:
+        raise InspectionError(
+            f"the uv workspace at {context.root} has several web apps ({', '.join(apps)}): "
+            f"{fix('app_dir', apps[0])}"
+        )
+    return apps[0] if apps else "."
 
 
 def _detect(tree: ProjectTree, language: str | None) -> Detected | None:
@@ -79,10 +163,15 @@ def _from_overrides(tree: ProjectTree, overrides: ServiceSpec) -> Detected:
     missing = [f for f in REQUIRED_WITHOUT_DETECTION if getattr(overrides, f) is None]
     if missing:
         looked = ", ".join(tree.looked_at)
+        nested = _manifests_below(tree)
+        hint = (
+            f"; the app looks like it is in {nested[0]}/: {fix('app_dir', nested[0])}"
+            if nested
+            else f"; {' and '.join(fix(f) for f in missing)}, and language: in {PROJECT_FILE}"
+        )
         raise InspectionError(
             f"cannot recognise the project at {tree.root}: looked at {looked} and found no Python, Go or "
-            f"Node.js manifest; pass {', '.join(missing)} explicitly (ServiceSpec fields; optionally also "
-            "language_version, test_command, health_path, env_vars)"
+            f"Node.js manifest{hint}"
         )
     language = overrides.language or "python"
     return Detected(
@@ -95,7 +184,26 @@ def _from_overrides(tree: ProjectTree, overrides: ServiceSpec) -> Detected:
     )
 
 
-def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str) -> ProjectFacts:
+def _manifests_below(tree: ProjectTree) -> list[str]:
+    """Immediate subfolders holding a manifest any detector knows (for the --app-dir hint)."""
+    out = []
+    for child in sorted(p for p in tree.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        sub = ProjectTree(child)
+        if any(detector(sub) is not None for detector in DETECTORS.values()):
+            out.append(child.name)
+    return out
+
+
+def _lift(found: Detected, context: ProjectTree, app_dir: str) -> None:
+    """Paths of an app in a subfolder, relative to the build context (the project root); a uv
+    workspace member installs from the workspace's root lock file."""
+    if found.language == "python" and python.lift_into_workspace(found, context, app_dir):
+        return
+    found.dependency_files = tuple(f"{app_dir}/{rel}" for rel in found.dependency_files)
+    found.dev_dependency_files = tuple(f"{app_dir}/{rel}" for rel in found.dev_dependency_files)
+
+
+def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: str = ".") -> ProjectFacts:
     """Merge overrides over findings and fill every remaining gap with a stated default."""
     assumptions = list(found.assumptions)
     language = found.language
@@ -115,16 +223,17 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str) -> Project
             "(Go 1 compatibility); raise the go line when you can, old toolchains carry known CVEs"
         )
         version = raised
-    start = overrides.start_command or found.start_command
+    port = overrides.port or found.port or DEFAULT_PORT[language]
+    start = overrides.start_command
+    if start is None and overrides.port and found.start_for_port is not None:
+        start = list(found.start_for_port(port))
+    start = start or found.start_command
     if not start:
         raise InspectionError(
             f"found a {language} project ({found.framework or 'no known framework'}) but no entrypoint "
-            "(app object, start script or main package); pass start_command explicitly"
+            f"(app object, start script or main package); {fix('start_command', _START_EXAMPLE[language])}"
         )
-    health = overrides.health_path or found.health_path
-    if health is None:
-        health = "/health"
-        assumptions.append("no health route found: probes use /health; add one to the app")
+    probe, health = _probe(found, overrides, port, assumptions)
     metrics = found.metrics_path
     if metrics is None:
         metrics = "/metrics"
@@ -158,8 +267,9 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str) -> Project
         locked=found.locked,
         start_command=tuple(start),
         test_command=tuple(overrides.test_command or found.test_command or DEFAULT_TEST[language]),
-        port=overrides.port or found.port or DEFAULT_PORT[language],
+        port=port,
         port_env=port_env,
+        probe=probe,
         health_path=health,
         metrics_path=metrics,
         env_vars=tuple(sorted(set(env_vars))),
@@ -167,12 +277,34 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str) -> Project
         build_image=build_image,
         base_image=base_image,
         build_target=found.build_target,
-        build_command=found.build_command,
+        app_dir=app_dir,
+        workspace_package=found.workspace_package,
+        runtime_env=dict(sorted(found.runtime_env.items())),
+        build_command=tuple(overrides.build_command or found.build_command),
+        build_packages=found.build_packages,
+        runtime_packages=found.runtime_packages,
         build_output=found.build_output,
         build_tags=found.build_tags,
         cgo=found.cgo,
         skip_scripts=found.skip_scripts,
         required_env=tuple(sorted(found.required_env & set(env_vars))),
-        config_defaults={k: found.config_defaults[k] for k in sorted(found.config_defaults) if k in env_vars},
         assumptions=tuple(assumptions),
     )
+
+
+def _probe(found: Detected, overrides: ServiceSpec, port: int, assumptions: list[str]) -> tuple[str, str]:
+    """(probe kind, health path): an explicit choice, else the route detection found, else a TCP
+    connect to the port (never an HTTP path the app does not serve: 404s restart healthy pods)."""
+    if overrides.probe == "tcp":
+        return "tcp", "/"
+    if overrides.health_path:
+        return "http", overrides.health_path
+    if overrides.probe == "http":
+        return "http", found.health_path or "/"
+    if found.health_path and found.probe != "tcp":
+        return "http", found.health_path
+    assumptions.append(
+        f"no health route found in the app's routes: probes connect to TCP port {port}; add a GET /health "
+        f"route that answers without data, or {fix('health_path', '/your/health/route')}"
+    )
+    return "tcp", "/"

@@ -137,12 +137,13 @@ class AppSpec(BaseModel):
 
     def config_map(self) -> dict[str, str]:
         """Config values known at generation time: the port variable the server reads (PORT unless
-        the code names another), NODE_ENV for Node, the example values of required settings, then
+        the code names another), NODE_ENV for Node, the values the app needs to start as built
+        (``facts.runtime_env``: DJANGO_SETTINGS_MODULE, a required setting's example value), then
         config_values."""
         values: dict[str, str] = {self.facts.port_env: str(self.facts.port)}
         if self.facts.language == "node":
             values["NODE_ENV"] = "production"
-        values.update({k: v for k, v in self.facts.config_defaults.items() if k not in self.secret_env_vars})
+        values.update({k: v for k, v in self.facts.runtime_env.items() if k not in self.secret_env_vars})
         values.update({k: v for k, v in self.config_values.items() if k not in self.secret_env_vars})
         return dict(sorted(values.items()))
 

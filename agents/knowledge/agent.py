@@ -21,7 +21,13 @@ class Knowledge(Worker):
     store: KnowledgeStore
 
     async def start(self) -> None:
-        self.store = await KnowledgeStore.open(self.settings.knowledge_db)
+        try:
+            self.store = await KnowledgeStore.open(self.settings.knowledge_db)
+        except (OSError, sqlite3.Error) as exc:  # say which setting points at the unusable file
+            raise OSError(
+                f"cannot open the knowledge store {self.settings.knowledge_db} "
+                f"(ORCHESTRA_KNOWLEDGE_DB or --knowledge-db): {exc}"
+            ) from exc
         durable, filter_subject = self.route.consumers()[0]
         await self.bus.consume(
             durable=durable,
@@ -56,11 +62,18 @@ class Knowledge(Worker):
             limit=int(body.get("limit") or 20),
         )
 
-    async def _history(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _history(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A page of a task's history (see KnowledgeStore.history_page); the client follows ``next``."""
         task = body.get("task")
         if not task:
             raise ValueError("history needs a task id")
-        return await self.store.history(str(task))
+        return await self.store.history_page(
+            str(task),
+            after=int(body.get("after") or 0),
+            limit=int(body.get("limit") or 500),
+            full=bool(body.get("full")),
+            max_bytes=self.bus.reply_budget(),
+        )
 
     async def stop(self) -> None:
         await self.store.close()

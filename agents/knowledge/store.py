@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -155,9 +156,47 @@ class KnowledgeStore:
 
     async def history(self, task_id: str) -> list[dict[str, Any]]:
         """Every event of a task in arrival order, each with its causation id (the causal chain)."""
-        sql = f"SELECT {_COLUMNS} FROM events WHERE task_id = ? ORDER BY seq"
-        async with self._db.execute(sql, (task_id,)) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        rows: list[dict[str, Any]] = []
+        after: int | None = 0
+        while after is not None:  # pages without a size budget: this is in-process, not a reply
+            page = await self.history_page(task_id, after=after, limit=1000, max_bytes=sys.maxsize)
+            rows += page["events"]
+            after = page["next"]
+        return rows
+
+    async def history_page(
+        self, task_id: str, *, after: int = 0, limit: int = 500, max_bytes: int, full: bool = False
+    ) -> dict[str, Any]:
+        """One page of a task's history for a request/reply answer that must fit in ``max_bytes``.
+
+        Returns ``{"events": rows, "next": cursor or None, "total": events of the task}``: rows with
+        ``seq > after`` in arrival order (each with the full ``event`` when ``full``), as many as fit
+        in ``max_bytes`` of JSON and at most ``limit``; ``next`` is the ``after`` of the next page.
+        Raises ValueError when not even one row fits (an event near the server's max_payload)."""
+        limit = max(1, min(int(limit), 1000))
+        columns = _COLUMNS + (", event" if full else "")
+        sql = f"SELECT {columns} FROM events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        async with self._db.execute(sql, (task_id, int(after), limit + 1)) as cur:
+            fetched = [dict(r) for r in await cur.fetchall()]
+        async with self._db.execute("SELECT count(*) FROM events WHERE task_id = ?", (task_id,)) as cur:
+            total = int((await cur.fetchone() or (0,))[0])
+        rows: list[dict[str, Any]] = []
+        used = 64  # the page's own keys and brackets
+        for row in fetched[:limit]:
+            if full:
+                row["event"] = json.loads(row["event"])
+            size = len(json.dumps(row, default=str)) + 2  # as the reply encodes it, plus ", "
+            if used + size > max_bytes:
+                if not rows:
+                    raise ValueError(
+                        f"event {row['id']} of task {task_id} takes {size} bytes, more than one reply "
+                        f"may carry ({max_bytes}); read it from the event stream"
+                    )
+                break
+            rows.append(row)
+            used += size
+        more = len(rows) < len(fetched)
+        return {"events": rows, "next": rows[-1]["seq"] if more else None, "total": total}
 
     async def events(self, task_id: str | None = None) -> list[dict[str, Any]]:
         """Full stored events (JSON decoded), optionally of one task."""

@@ -32,6 +32,21 @@ FAST_ENV = {
 }
 
 
+def provision(url: str, env: dict[str, str] | None = None) -> None:
+    """`orchestra provision` against ``url``, as a deployment runs it before its agents (which only
+    bind to the streams and wait until they exist)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRA_") and k != "NATS_URL"}
+    done = subprocess.run(
+        [ORCHESTRA, "provision", "--nats-url", url, "--connect-wait", "30"],
+        cwd=ROOT,
+        env={**base, **FAST_ENV, "PYTHONPATH": str(ROOT), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 class AgentProcess:
     """One ``orchestra agent NAME`` process (or a crashing variant, see crashing_agent.py)."""
 
@@ -148,9 +163,13 @@ class Fleet:
         self.workdir = workdir
         self.common = common
         self.procs: list[AgentProcess] = []
+        self.provisioned = False
         (workdir / "workspace").mkdir(parents=True, exist_ok=True)
 
     def add(self, name: str, **kwargs: Any) -> AgentProcess:
+        if not self.provisioned:
+            provision(self.url, self.common.get("env"))
+            self.provisioned = True
         proc = AgentProcess(name, self.url, self.workdir, **{**self.common, **kwargs}).start()
         self.procs.append(proc)
         return proc

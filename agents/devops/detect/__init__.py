@@ -3,6 +3,7 @@ project is not in its language; :mod:`agents.devops.inspect` merges that with ov
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -26,14 +27,20 @@ class Detected:
     backing_services: set[str] = field(default_factory=set)
     build_target: str = "."
     dev_dependency_files: tuple[str, ...] = ()
+    probe: str = "http"
+    runtime_env: dict[str, str] = field(default_factory=dict)
+    build_command: tuple[str, ...] = ()
+    build_packages: tuple[str, ...] = ()
+    runtime_packages: tuple[str, ...] = ()
+    workspace_package: str | None = None
+    # The start command for another port (an override), when the detector can re-render it.
+    start_for_port: Callable[[int], tuple[str, ...]] | None = None
     assumptions: list[str] = field(default_factory=list)
     port_env: str = "PORT"
-    build_command: tuple[str, ...] = ()
     build_output: str | None = None
     build_tags: tuple[str, ...] = ()
     cgo: bool = False
     skip_scripts: tuple[str, ...] = ()
     required_env: set[str] = field(default_factory=set)
-    config_defaults: dict[str, str] = field(default_factory=dict)
     # Override field -> why detection cannot fill it: inspection refuses unless the caller passes it.
     needs: dict[str, str] = field(default_factory=dict)

@@ -338,7 +338,7 @@ def _required(found: Detected, code: list[str], tree: ProjectTree) -> None:
     for name in sorted(found.required_env):
         value = examples.get(name)
         if value and not _LOOKS_SECRET.search(name) and name != found.port_env and name not in bound:
-            found.config_defaults[name] = value
+            found.runtime_env[name] = value
 
 
 def _example_values(tree: ProjectTree) -> dict[str, str]:

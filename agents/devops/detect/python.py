@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
 import re
-from pathlib import PurePosixPath
+from collections.abc import Callable
 from typing import Any
 
-from agents.devops.detect import Detected
+from agents.devops.detect import Detected, pybuild, pyentry, pyroutes
 from agents.devops.detect.scan import NAME, env_file_names, find_names, first_port, has_metrics, health_path
 from agents.devops.detect.scan import version_of as _version_of
-from agents.devops.images import DEFAULT_VERSION
+from agents.devops.images import DEFAULT_VERSION, PYTHON
 from agents.devops.tree import ProjectTree
 
 MANIFESTS = ("pyproject.toml", "requirements.txt", "setup.py", "Pipfile", "manage.py")
-DEV_REQUIREMENTS = ("requirements-dev.txt", "requirements-test.txt", "requirements/dev.txt")
 DEFAULT_PORTS = {"fastapi": 8000, "flask": 8000, "django": 8000}
 
 _ENV = (
@@ -22,11 +22,14 @@ _ENV = (
     re.compile(rf"""\b(?:os\.)?(?:environ\.get|getenv)\(\s*["']({NAME})["']"""),
     re.compile(rf"""\benv(?:\.(?:str|int|bool|list|url|db))?\(\s*["']({NAME})["']"""),  # django-environ
 )
+# Only what a server listens on: the default of a PORT variable, or ``.run(..., port=N)``. A bare
+# ``port = 5432`` is usually a database's.
 _PORT = (
-    re.compile(r"""\bport\s*=\s*int\([^)]*["'](\d{2,5})["']"""),
-    re.compile(r"""\bport\s*=\s*(\d{2,5})\b"""),
     re.compile(r"""["']PORT["']\s*,\s*["']?(\d{2,5})"""),
+    re.compile(r"""\.run\([^)]*\bport\s*=\s*(\d{2,5})\b"""),
 )
+_URLCONF = re.compile(r"""^ROOT_URLCONF\s*=\s*["']([\w.]+)["']""", re.MULTILINE)
+_SETTINGS_DEFAULT = re.compile(r"""["']DJANGO_SETTINGS_MODULE["']\s*,\s*["']([\w.]+)["']""")
 _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", re.MULTILINE)
 _POSTGRES = frozenset({"psycopg", "psycopg2", "psycopg2-binary", "asyncpg", "psycopg-binary"})
 _REDIS = frozenset({"redis", "aioredis", "celery"})
@@ -45,32 +48,54 @@ def detect(tree: ProjectTree) -> Detected | None:
         return None
     pyproject = tree.toml("pyproject.toml")
     poetry = pyproject.get("tool", {}).get("poetry", {})
-    deps = _dependencies(tree, pyproject)
+    requirements = pybuild.requirement_files(tree, "requirements.txt")
+    dev_requirements = tuple(
+        rel
+        for start in pybuild.DEV_REQUIREMENTS
+        for rel in pybuild.requirement_files(tree, start)
+        if rel not in requirements
+    )
+    runtime_deps = _dependencies(tree, pyproject, requirements, dev=False)
+    deps = runtime_deps | _dependencies(tree, pyproject, dev_requirements, dev=True)
 
+    lock = None
     if tree.exists("uv.lock"):
-        manager, dep_files, locked = "uv", ("pyproject.toml", "uv.lock"), True
+        manager, dep_files, locked, lock = "uv", ("pyproject.toml", "uv.lock"), True, "uv.lock"
     elif poetry or tree.exists("poetry.lock"):
         locked = tree.exists("poetry.lock")
         manager, dep_files = "poetry", ("pyproject.toml", "poetry.lock") if locked else ("pyproject.toml",)
-    elif tree.exists("requirements.txt"):
-        manager, dep_files, locked = "pip", ("requirements.txt",), False
+        lock = "poetry.lock" if locked else None
+    elif requirements:
+        manager, dep_files, locked = "pip", requirements, False
     else:
         manager, dep_files, locked = "pip", ("pyproject.toml",), False
 
     sources = dict(tree.sources(".py"))
     found = Detected(language="python", package_manager=manager, dependency_files=dep_files, locked=locked)
     if manager == "pip":
-        found.dev_dependency_files = tuple(rel for rel in DEV_REQUIREMENTS if tree.exists(rel))
+        found.dev_dependency_files = tuple(dict.fromkeys(dev_requirements))
     found.name = pyproject.get("project", {}).get("name") or poetry.get("name")
-    found.language_version = _python_version(tree, pyproject, poetry)
+    compiles = _python_version(found, tree, pyproject, poetry, lock)
     found.framework = _framework(deps, sources.values())
     code = sources.values()
     found.env_vars = find_names(_ENV, code) | _settings_fields(code) | env_file_names(tree)
-    found.port = first_port(_PORT, sources.values()) or DEFAULT_PORTS.get(found.framework or "", 8000)
-    found.health_path = health_path(sources.values())
-    found.metrics_path = "/metrics" if has_metrics(sources.values()) or "prometheus-client" in deps else None
-    found.start_command = _start_command(found, deps, sources, tree)
+    found.metrics_path = "/metrics" if has_metrics(code) or "prometheus-client" in deps else None
+    settings = _django_settings(tree, sources) if found.framework == "django" else None
+    if settings:
+        found.runtime_env["DJANGO_SETTINGS_MODULE"] = settings
+    found.health_path = _health(found.framework, sources, tree)
+    found.probe = "http" if found.health_path else "tcp"
+    _entrypoint(found, deps, sources, tree, pyproject)
     found.test_command = _test_command(tree, pyproject, deps, found.framework)
+    build, runtime, reasons = pybuild.system_packages(
+        runtime_deps, pybuild.pinned(tree, requirements), compiles
+    )
+    found.build_packages, found.runtime_packages = build, runtime
+    if reasons:
+        found.assumptions.append(
+            f"the builder installs {' '.join(build)}: {'; '.join(reasons)}"
+            + (f"; the runtime image gets {' '.join(runtime)}" if runtime else "")
+        )
     if deps & _POSTGRES or any(v.startswith(("POSTGRES_", "PG")) for v in found.env_vars):
         found.backing_services.add("postgres")
     if deps & _REDIS or any(v.startswith("REDIS_") for v in found.env_vars):
@@ -83,32 +108,65 @@ def detect(tree: ProjectTree) -> Detected | None:
     return found
 
 
-def _dependencies(tree: ProjectTree, pyproject: dict[str, Any]) -> set[str]:
-    """Normalised names of every declared dependency, runtime and dev."""
+def _dependencies(
+    tree: ProjectTree, pyproject: dict[str, Any], files: tuple[str, ...], *, dev: bool
+) -> set[str]:
+    """Normalised names of declared dependencies: runtime ones, or (``dev``) the test/dev ones."""
     raw: list[str] = []
-    for rel in ("requirements.txt", "requirements/base.txt", *DEV_REQUIREMENTS):
+    for rel in files:
         text = tree.read(rel)
         if text:
             raw += [m for m in _REQ.findall(text) if not m.startswith("-")]
     project = pyproject.get("project", {})
-    raw += project.get("dependencies", [])
-    extras = project.get("optional-dependencies", {})
-    for group in [*extras.values(), *pyproject.get("dependency-groups", {}).values()]:
-        raw += [d for d in group if isinstance(d, str)]
     poetry = pyproject.get("tool", {}).get("poetry", {})
-    raw += list(poetry.get("dependencies", {}))
-    for group in poetry.get("group", {}).values():
-        raw += list(group.get("dependencies", {}))
-    raw += list(poetry.get("dev-dependencies", {}))
+    if dev:
+        for group in [
+            *project.get("optional-dependencies", {}).values(),
+            *pyproject.get("dependency-groups", {}).values(),
+        ]:
+            raw += [d for d in group if isinstance(d, str)]
+        for group in poetry.get("group", {}).values():
+            raw += list(group.get("dependencies", {}))
+        raw += list(poetry.get("dev-dependencies", {}))
+    else:
+        raw += project.get("dependencies", [])
+        raw += [name for name in poetry.get("dependencies", {}) if name.lower() != "python"]
     names = set()
     for item in raw:
         match = _REQ.match(item)
         if match:
-            names.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
+            names.add(pybuild.normalise(match.group(1)))
     return names
 
 
-def _python_version(tree: ProjectTree, pyproject: dict[str, Any], poetry: dict[str, Any]) -> str | None:
+def _python_version(
+    found: Detected, tree: ProjectTree, pyproject: dict[str, Any], poetry: dict[str, Any], lock: str | None
+) -> list[str]:
+    """Set the Python version (a pin in .python-version / runtime.txt wins; a range picks the newest
+    version every locked wheel exists for) and return the locked packages that would compile."""
+    default = DEFAULT_VERSION["python"]
+    wheels = pybuild.lock_wheels(tree, lock) if lock else {}
+    pinned = pinned_python(tree)
+    if pinned:
+        found.language_version = pinned
+        return pybuild.uncovered(wheels, pinned)
+    spec = pyproject.get("project", {}).get("requires-python") or poetry.get("dependencies", {}).get("python")
+    spec = spec if isinstance(spec, str) else None
+    preferred = _version_of(spec, default)
+    if preferred is None:
+        return pybuild.uncovered(wheels, default)
+    version, compiles = pybuild.best_version(PYTHON, spec, wheels, preferred)
+    if version != preferred:
+        found.assumptions.append(
+            f"Python {version}, not {preferred}: the newest version {spec} allows for which every locked "
+            "package has a wheel (no compiler needed)"
+        )
+    found.language_version = version
+    return compiles
+
+
+def pinned_python(tree: ProjectTree) -> str | None:
+    """An exact Python pin: ``.python-version`` or Heroku's ``runtime.txt`` (``python-3.12.1``)."""
     default = DEFAULT_VERSION["python"]
     pinned = (tree.read(".python-version") or "").strip().splitlines()
     if pinned and pinned[0]:
@@ -116,8 +174,7 @@ def _python_version(tree: ProjectTree, pyproject: dict[str, Any], poetry: dict[s
     runtime = (tree.read("runtime.txt") or "").strip()
     if runtime.startswith("python-"):
         return _version_of("==" + runtime.removeprefix("python-"), default)
-    spec = pyproject.get("project", {}).get("requires-python") or poetry.get("dependencies", {}).get("python")
-    return _version_of(spec if isinstance(spec, str) else None, default)
+    return None
 
 
 def _framework(deps: set[str], sources: Any) -> str | None:
@@ -131,48 +188,112 @@ def _framework(deps: set[str], sources: Any) -> str | None:
     return None
 
 
-def _module(rel: str) -> str:
-    path = PurePosixPath(rel).with_suffix("")
-    parts = path.parts[:-1] if path.name == "__init__" else path.parts
-    return ".".join(parts)
-
-
-def _app_object(sources: dict[str, str], constructor: str) -> str | None:
-    """``module:variable`` of the first ``variable = constructor(...)``, shallowest file first."""
-    pattern = re.compile(rf"^({NAME})\s*=\s*{constructor}\(", re.MULTILINE)
-    for rel in sorted(sources, key=lambda r: (r.count("/"), r)):
-        match = pattern.search(sources[rel])
-        if match:
-            return f"{_module(rel)}:{match.group(1)}"
-    factory = re.compile(r"^def (create_app)\(", re.MULTILINE)
-    for rel in sorted(sources, key=lambda r: (r.count("/"), r)):
-        if constructor + "(" in sources[rel] and factory.search(sources[rel]):
-            return f"{_module(rel)}:create_app()"
+def _health(framework: str | None, sources: dict[str, str], tree: ProjectTree) -> str | None:
+    """The app's real health route (with every router prefix), or None when it has none."""
+    if framework == "django":
+        urlconf = next((m.group(1) for text in sources.values() if (m := _URLCONF.search(text))), None)
+        return pyroutes.health_route(pyroutes.django_paths(sources, urlconf))
+    table = pyroutes.RouteTable(sources)
+    if table.apps():
+        return pyroutes.health_route(table.all_paths())
+    if framework is None:
+        return health_path(sources.values())  # no app object we can read: the text scan
     return None
 
 
-def _start_command(
-    found: Detected, deps: set[str], sources: dict[str, str], tree: ProjectTree
-) -> tuple[str, ...] | None:
-    port = str(found.port)
+def _django_settings(tree: ProjectTree, sources: dict[str, str]) -> str | None:
+    """The settings module production runs with: the one the project's Dockerfile sets, else a
+    ``production``/``prod`` sibling of manage.py's default, else that default."""
+    explicit = pyentry.dockerfile_env(tree, "DJANGO_SETTINGS_MODULE")
+    if explicit:
+        return explicit
+    match = _SETTINGS_DEFAULT.search(tree.read("manage.py") or "")
+    if match is None:
+        return None
+    default = match.group(1)
+    package = default.rpartition(".")[0]
+    modules = {_module(rel) for rel in sources}
+    for name in ("production", "prod"):
+        if package.endswith("settings") and f"{package}.{name}" in modules:
+            return f"{package}.{name}"
+    return default
+
+
+def _module(rel: str) -> str:
+    return pyroutes.module_name(rel)
+
+
+def _entrypoint(
+    found: Detected, deps: set[str], sources: dict[str, str], tree: ProjectTree, pyproject: dict[str, Any]
+) -> None:
+    """Start command and port: the project's own server command when it has one, else the app
+    object in the code. ``start_for_port`` re-renders it when the port is overridden."""
+    commands = pyentry.server_commands(tree)
+    main = pyentry.main_block_server(sources)
+    ports = [c.port for c in commands if c.port]
+    port = (
+        next(iter(ports), None)
+        or (main[1] if main else None)
+        or pyentry.exposed_port(tree)
+        or first_port(_PORT, sources.values())
+        or DEFAULT_PORTS.get(found.framework or "", 8000)
+    )
+    found.port = port
+    if commands:
+        chosen = commands[0]
+        found.start_for_port = lambda p: pyentry.normalise(chosen, p)
+        found.assumptions.append(f"start command from {chosen.source}: {' '.join(chosen.argv)}")
+        steps = [*pyentry.release_steps(tree), *chosen.before]
+        if steps:
+            found.assumptions.append(
+                f"{chosen.source} runs `{'; '.join(steps)}` before the server: run that once per deploy "
+                "(a migration job or release step); the container starts only the server"
+            )
+    else:
+        found.start_for_port = _from_code(found, deps, sources, tree, pyproject, main)
+    if found.start_for_port is not None:
+        found.start_command = found.start_for_port(port)
+
+
+def _from_code(
+    found: Detected,
+    deps: set[str],
+    sources: dict[str, str],
+    tree: ProjectTree,
+    pyproject: dict[str, Any],
+    main: tuple[str, int | None] | None,
+) -> Callable[[int], tuple[str, ...]] | None:
     if found.framework == "fastapi":
-        target = _app_object(sources, "FastAPI")
-        return None if target is None else ("uvicorn", target, "--host", "0.0.0.0", "--port", port)
+        app = pyentry.app_object(sources, "FastAPI")
+        if app is not None:
+            factory = ("--factory",) if app.factory else ()
+            return lambda p: ("uvicorn", *factory, app.target, "--host", "0.0.0.0", "--port", str(p))
     if found.framework == "flask":
-        target = _app_object(sources, "Flask")
-        if target is None:
-            return None
-        if "gunicorn" in deps:
-            return _gunicorn(target, port)
-        found.assumptions.append("gunicorn is not a dependency: the image runs Flask's development server")
-        return ("flask", "--app", target, "run", "--host", "0.0.0.0", "--port", port)
+        app = pyentry.app_object(sources, "Flask")
+        if app is not None:
+            target = app.target + ("()" if app.factory else "")
+            if "gunicorn" in deps:
+                return lambda p: _gunicorn(target, str(p))
+            found.assumptions.append(
+                "gunicorn is not a dependency: the image runs Flask's development server"
+            )
+            return lambda p: ("flask", "--app", target, "run", "--host", "0.0.0.0", "--port", str(p))
     if found.framework == "django":
         wsgi = next((rel for rel in sorted(sources) if rel.endswith("/wsgi.py")), None)
         if wsgi and "gunicorn" in deps:
-            return _gunicorn(f"{_module(wsgi)}:application", port)
+            return lambda p: _gunicorn(f"{_module(wsgi)}:application", str(p))
         if tree.exists("manage.py"):
             found.assumptions.append("gunicorn is not a dependency: the image runs Django's runserver")
-            return ("python", "manage.py", "runserver", f"0.0.0.0:{port}")
+            return lambda p: ("python", "manage.py", "runserver", f"0.0.0.0:{p}")
+    if main is not None:
+        module = main[0]
+        if main[1] is not None:
+            found.assumptions.append(f"{module} starts its own server on port {main[1]} (python -m {module})")
+        return lambda p: ("python", "-m", module)
+    script = pyentry.script_server(pyproject, sources)
+    if script is not None:
+        module, func = script
+        return lambda p: ("python", "-c", f"import sys; from {module} import {func}; sys.exit({func}())")
     return None
 
 
@@ -240,3 +361,88 @@ def _keyword_str(node: ast.expr | None, keyword: str) -> str | None:
             if kw.arg == keyword and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
                 return kw.value.value
     return None
+
+
+# --- uv workspaces -------------------------------------------------------------------------------
+
+WEB_FRAMEWORKS = frozenset(
+    {"fastapi", "django", "flask", "starlette", "litestar", "sanic", "quart", "aiohttp"}
+)
+
+
+def workspace_apps(tree: ProjectTree) -> list[str]:
+    """Members of a uv workspace that are web apps, when the workspace root is not itself one
+    (``[tool.uv.workspace] members = ["backend"]`` with a root that only holds dev tools)."""
+    pyproject = tree.toml("pyproject.toml")
+    members = pyproject.get("tool", {}).get("uv", {}).get("workspace", {}).get("members", [])
+    if not members or not isinstance(members, list):
+        return []
+    root_deps = {
+        pybuild.normalise(_REQ.match(d).group(1))
+        for d in _strings(pyproject.get("project", {}).get("dependencies"))
+        if _REQ.match(d)
+    }
+    if root_deps & WEB_FRAMEWORKS:
+        return []
+    apps = []
+    for member in _expand(tree, members):
+        project = tree.toml(f"{member}/pyproject.toml").get("project", {})
+        deps = {
+            pybuild.normalise(m.group(1))
+            for d in _strings(project.get("dependencies"))
+            if (m := _REQ.match(d))
+        }
+        if deps & WEB_FRAMEWORKS:
+            apps.append(member)
+    return apps
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _expand(tree: ProjectTree, members: list[Any]) -> list[str]:
+    """Workspace member folders; ``packages/*`` globs expand over the folders that exist."""
+    out: list[str] = []
+    for pattern in _strings(members):
+        pattern = pattern.strip("/")
+        if "*" in pattern or "?" in pattern:
+            parent = pattern.rsplit("/", 1)[0] if "/" in pattern else ""
+            base = tree.root / parent
+            if base.is_dir():
+                out += sorted(
+                    f"{parent}/{p.name}".lstrip("/")
+                    for p in base.iterdir()
+                    if p.is_dir() and fnmatch.fnmatch(f"{parent}/{p.name}".lstrip("/"), pattern)
+                )
+        elif ".." not in pattern.split("/"):
+            out.append(pattern)
+    return [m for m in dict.fromkeys(out) if tree.exists(f"{m}/pyproject.toml")]
+
+
+def lift_into_workspace(found: Detected, context: ProjectTree, app_dir: str) -> bool:
+    """Make an app in ``app_dir`` install from its uv workspace (root ``uv.lock``): the lock, the root
+    pyproject and the member's pyproject are the dependency files, the member is the package to sync.
+    False when ``app_dir`` is not a member of a locked workspace."""
+    if found.package_manager == "uv" or not context.exists("uv.lock"):
+        return False
+    if app_dir not in _expand(
+        context,
+        context.toml("pyproject.toml").get("tool", {}).get("uv", {}).get("workspace", {}).get("members", []),
+    ):
+        return False
+    member = context.toml(f"{app_dir}/pyproject.toml").get("project", {})
+    found.package_manager = "uv"
+    found.locked = True
+    found.dependency_files = ("pyproject.toml", "uv.lock", f"{app_dir}/pyproject.toml")
+    found.dev_dependency_files = ()
+    found.workspace_package = member.get("name") or None
+    found.name = None  # members are often called "app": the workspace's folder names the service
+    found.assumptions = [a for a in found.assumptions if "hash-locked" not in a]
+    found.assumptions.append(
+        f"uv workspace: the app is the member {app_dir}/ (package {found.workspace_package}); "
+        "the image builds from the workspace root with its uv.lock"
+    )
+    if found.language_version is None or not pinned_python(ProjectTree(context.root / app_dir)):
+        found.language_version = pinned_python(context) or found.language_version
+    return True

@@ -11,7 +11,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agents.devops.render.common import Tag, comment, dump_json, dump_yaml, header, healthcheck_command
+from agents.devops.render.common import (
+    Tag,
+    comment,
+    dump_json,
+    dump_yaml,
+    header,
+    healthcheck_command,
+    lb_health_check,
+)
 from agents.devops.render.kubernetes import BACKING_PORTS
 from agents.devops.render.rollout import CONTAINER, ecs_names, ecs_rollback
 from agents.devops.spec import AWS_KINDS, AppSpec, SecretKind
@@ -485,11 +493,11 @@ def cloudformation(spec: AppSpec) -> str:
                 "Protocol": "HTTP",
                 "Port": facts.port,
                 "HealthCheckEnabled": True,
-                "HealthCheckPath": facts.health_path,
+                "HealthCheckPath": lb_health_check(spec)[0],
                 "HealthCheckIntervalSeconds": 15,
                 "HealthyThresholdCount": 2,
                 "UnhealthyThresholdCount": 3,
-                "Matcher": {"HttpCode": "200-399"},
+                "Matcher": {"HttpCode": lb_health_check(spec)[1]},
                 "TargetGroupAttributes": [{"Key": "deregistration_delay.timeout_seconds", "Value": "30"}],
             },
         }

@@ -125,10 +125,17 @@ def workload_name(spec: AppSpec, track: str | None) -> str:
     return spec.name if track in (None, "stable") else f"{spec.name}-{track}"
 
 
+# The probe is one resolved fact (ProjectFacts.probe): every renderer asks these helpers, so a
+# Dockerfile HEALTHCHECK, Compose, Kubernetes, Helm, ECS and the load balancer never disagree.
+
+
 def healthcheck_command(spec: AppSpec) -> list[str]:
-    """An exec-form command that exits 0 when the health route answers 2xx, using only what the
-    runtime image already has (no curl in slim images)."""
+    """An exec-form command that exits 0 when the service is healthy: its health route answers 2xx
+    (http probe) or its port accepts a connection (tcp probe), using only what the runtime image
+    already has (no curl in slim images)."""
     facts = spec.facts
+    if facts.probe == "tcp":
+        return _tcp_check(facts.language, facts.port, glibc=facts.cgo)
     url = f"http://127.0.0.1:{facts.port}{facts.health_path}"
     if facts.language == "python":
         return ["python", "-c", f"import urllib.request; urllib.request.urlopen('{url}', timeout=4)"]
@@ -145,6 +152,51 @@ def healthcheck_command(spec: AppSpec) -> list[str]:
         )
         return ["bash", "-c", script]
     return ["wget", "-q", "-O", "/dev/null", "-T", "4", url]
+
+
+def _tcp_check(language: str, port: int, *, glibc: bool = False) -> list[str]:
+    if language == "python":
+        return [
+            "python",
+            "-c",
+            f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=4).close()",
+        ]
+    if language == "node":
+        script = (
+            f"require('net').connect({port}, '127.0.0.1')"
+            ".on('connect', () => process.exit(0)).on('error', () => process.exit(1))"
+        )
+        return ["node", "-e", script]
+    if glibc:  # the Debian slim runtime of a cgo binary: no nc, but bash's /dev/tcp
+        return ["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"]
+    return ["nc", "-z", "-w", "4", "127.0.0.1", str(port)]  # busybox nc on the Alpine runtime
+
+
+def k8s_probe_action(spec: AppSpec) -> dict[str, Any]:
+    """The handler of a Kubernetes probe: ``httpGet`` on the health route, or ``tcpSocket``."""
+    if spec.facts.probe == "tcp":
+        return {"tcpSocket": {"port": "http"}}
+    get: dict[str, Any] = {"path": spec.facts.health_path, "port": "http"}
+    if spec.facts.framework == "django":
+        # Django rejects Host headers outside ALLOWED_HOSTS; probes come with the pod IP.
+        get["httpHeaders"] = [{"name": "Host", "value": "localhost"}]
+    return {"httpGet": get}
+
+
+def lb_health_check(spec: AppSpec) -> tuple[str, str]:
+    """(path, HTTP codes) an ALB target group checks. An ALB speaks only HTTP to its targets: with
+    a tcp probe it requests ``/`` and counts any answer below 500 as up (the server is serving)."""
+    if spec.facts.probe == "tcp":
+        return "/", "200-499"
+    return spec.facts.health_path, "200-399"
+
+
+def health_check_text(spec: AppSpec) -> str:
+    """The health check in words for docs: ``GET /healthz on port 8000`` or ``a TCP connect to port 8000``."""
+    facts = spec.facts
+    if facts.probe == "tcp":
+        return f"a TCP connect to port {facts.port} (the app has no health route)"
+    return f"`GET {facts.health_path}` on port {facts.port}"
 
 
 def env_table(names: Iterable[str], values: Mapping[str, str]) -> list[dict[str, str]]:

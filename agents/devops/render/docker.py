@@ -10,11 +10,13 @@ version-pinned against a moving Debian mirror (hadolint DL3008).
 from __future__ import annotations
 
 import json
+import re
 
 from agents.devops import backing, images
 from agents.devops.facts import ProjectFacts
 from agents.devops.render import appenv
 from agents.devops.render.common import comment, dump_yaml, header, healthcheck_command
+from agents.devops.skips import HADOLINT_IGNORES
 from agents.devops.spec import AppSpec
 
 DOCKERIGNORE = """\
@@ -95,7 +97,15 @@ def dockerfile(spec: AppSpec) -> str:
 
 
 def _copy(files: tuple[str, ...]) -> str:
-    return f"COPY {' '.join(files)} ./"
+    """COPY lines that keep each file's folder (``requirements/base.txt`` stays where the ``-r`` in
+    requirements.txt expects it); files at the root share one line, as before."""
+    by_dir: dict[str, list[str]] = {}
+    for rel in files:
+        parent = rel.rpartition("/")[0]
+        by_dir.setdefault(parent, []).append(rel)
+    return "\n".join(
+        f"COPY {' '.join(group)} {parent + '/' if parent else './'}" for parent, group in by_dir.items()
+    )
 
 
 def _python_stages(spec: AppSpec) -> list[str]:
@@ -103,14 +113,23 @@ def _python_stages(spec: AppSpec) -> list[str]:
     manager = facts.package_manager
     venv_env = f"ENV VIRTUAL_ENV={VENV} \\\n    PATH={VENV}/bin:$PATH"
     if manager == "uv":
+        # A workspace member installs its own dependencies from the root lock (--package); the
+        # members' sources are not installed: the app runs from its folder.
+        scope = (
+            f"--no-install-workspace --package {facts.workspace_package}"
+            if facts.workspace_package
+            else "--no-install-project"
+        )
+        cache = "--mount=type=cache,target=/root/.cache/uv"
         install = [
             f"RUN pip install --no-cache-dir uv=={images.UV_VERSION}",
             f"ENV UV_PROJECT_ENVIRONMENT={VENV} \\\n    UV_PYTHON_DOWNLOADS=never \\\n    UV_LINK_MODE=copy",
             venv_env,
             _copy(facts.dependency_files),
-            "RUN --mount=type=cache,target=/root/.cache/uv uv sync --frozen --no-dev --no-install-project",
+            f"RUN {cache} uv sync --frozen --no-dev {scope}",
         ]
-        dev = ["RUN --mount=type=cache,target=/root/.cache/uv uv sync --frozen --no-install-project"]
+        # Every dependency group: pytest may live in "test" or "lint", not only in the default "dev".
+        dev = [f"RUN {cache} uv sync --frozen --all-groups {scope}"]
     elif manager == "poetry":
         install = [
             f"RUN pip install --no-cache-dir poetry=={images.POETRY_VERSION} && python -m venv {VENV}",
@@ -121,39 +140,78 @@ def _python_stages(spec: AppSpec) -> list[str]:
             "RUN poetry install --only main --no-root && rm -rf /tmp/poetry-cache",
         ]
         dev = ["RUN poetry install --no-root && rm -rf /tmp/poetry-cache"]
-    elif facts.dependency_files == ("requirements.txt",):
+    elif facts.dependency_files and facts.dependency_files[0].endswith(".txt"):
+        # Every file the install reads (nested -r / -c) is copied first, in its own folder.
         install = [
             f"RUN python -m venv {VENV}",
             venv_env,
             _copy(facts.dependency_files),
-            "RUN pip install --no-cache-dir -r requirements.txt",
+            f"RUN pip install --no-cache-dir -r {facts.dependency_files[0]}",
         ]
-        dev = [f"RUN pip install --no-cache-dir -r {rel}" for rel in facts.dev_dependency_files]
+        dev_files = tuple(f for f in facts.dev_dependency_files if f not in facts.dependency_files)
+        dev = [_copy(dev_files)] if dev_files else []
+        if facts.dev_dependency_files:
+            dev.append(
+                "RUN pip install --no-cache-dir " + " ".join(f"-r {f}" for f in facts.dev_dependency_files)
+            )
     else:  # pip with only a pyproject: the project itself is the installable unit
         install = [f"RUN python -m venv {VENV}", venv_env, "COPY . .", "RUN pip install --no-cache-dir ."]
         dev = []
+    workdir = "/app" if facts.app_dir == "." else f"/app/{facts.app_dir}"
+    runtime_env = "".join(f" \\\n    {k}={_env_value(v)}" for k, v in sorted(facts.runtime_env.items()))
+    build = [f"RUN {_shell(facts.build_command)}"] if facts.build_command else []
     return [
         "# builder: resolve runtime dependencies into a virtualenv",
         f"FROM {facts.build_image} AS builder",
         f"ENV {PY_ENV}",
         "WORKDIR /app",
+        *_apt(facts.build_packages, "compilers and headers for dependencies built from source"),
         *install,
         "",
         "# test: builder + test dependencies + source; docker-compose.test.yml and CI run this stage",
         "FROM builder AS test",
         *dev,
         "COPY . .",
+        *([f"WORKDIR {workdir}"] if workdir != "/app" else []),
         f"CMD {json.dumps(list(facts.test_command))}",
         "",
         *_runtime(
             spec,
             env=f"ENV {PY_ENV} \\\n    VIRTUAL_ENV={VENV} \\\n    PATH={VENV}/bin:$PATH \\\n"
-            f"    PORT={facts.port}",
+            f"    PORT={facts.port}{runtime_env}",
             copies=[
+                *_apt(facts.runtime_packages, "shared libraries the compiled dependencies load"),
                 f"COPY --from=builder --chown={_owner(spec)} {VENV} {VENV}",
                 f"COPY --chown={_owner(spec)} . .",
+                *build,
+                *([f"WORKDIR {workdir}"] if workdir != "/app" else []),
             ],
         ),
+    ]
+
+
+def _env_value(value: str) -> str:
+    """A Dockerfile ENV value: bare when it is a plain word, JSON-quoted otherwise."""
+    return value if re.fullmatch(r"[\w.:/-]+", value) else json.dumps(value)
+
+
+def _shell(command: tuple[str, ...]) -> str:
+    """A build command for a RUN line: exec form (JSON) keeps the words exactly as given."""
+    return json.dumps(list(command))
+
+
+def _apt(packages: tuple[str, ...], why: str) -> list[str]:
+    """An apt-get layer for ``packages``, or nothing. Versions are not pinned (DL3008, skipped with
+    its reason): the base image is pinned to a Debian point release and Debian drops superseded
+    package versions from its mirror, so an exact pin would break rebuilds after a security update."""
+    if not packages:
+        return []
+    return [
+        f"# {why}; apt versions unpinned: {HADOLINT_IGNORES['DL3008']}",
+        "# hadolint ignore=DL3008",
+        "RUN apt-get update \\\n"
+        f" && apt-get install -y --no-install-recommends {' '.join(packages)} \\\n"
+        " && rm -rf /var/lib/apt/lists/*",
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from agents.devops import backing
 from agents.devops.render import docker, kubernetes, monitoring, pipeline
-from agents.devops.render.common import tracks, workload_name
+from agents.devops.render.common import health_check_text, tracks, workload_name
 from agents.devops.render.rollout import ecs_rollback, helm_rollback, k8s_rollback
 from agents.devops.spec import AppSpec, SecretKind, Target
 
@@ -52,7 +52,7 @@ def _summary(spec: AppSpec) -> str:
         ["Service", f"`{spec.name}` ({f.framework}, {f.language} {f.language_version}, {f.package_manager})"],
         ["Start command", f"`{' '.join(f.start_command)}`"],
         ["Test command", f"`{' '.join(f.test_command)}`"],
-        ["Port / health / metrics", f"{f.port} / `{f.health_path}` / `{f.metrics_path}`"],
+        ["Port / health / metrics", f"{f.port} / {health_check_text(spec)} / `{f.metrics_path}`"],
         [
             "Image",
             f"`{spec.image_repository}:<commit sha>` (runtime base `{f.base_image}`, user "
@@ -91,7 +91,9 @@ def deployment(spec: AppSpec, paths: dict[Target, list[str]] | None = None) -> s
         text += _code(
             [
                 "docker compose up --build",
-                f"curl -fsS http://127.0.0.1:{f.port}{f.health_path}",
+                f"curl -fsS http://127.0.0.1:{f.port}{f.health_path}"
+                if f.probe == "http"
+                else f"nc -z 127.0.0.1 {f.port}  # no health route: an open port is the check",
                 "docker compose -f docker-compose.test.yml up --build --abort-on-container-exit "
                 "--exit-code-from tests",
             ]
@@ -175,7 +177,7 @@ def infrastructure(spec: AppSpec) -> str:
     text += (
         f"- Multi-stage image from `{f.build_image}`; the runtime stage (`{f.base_image}`) runs "
         "as numeric user "
-        f"{spec.uid}:{spec.uid} with an exec-form `CMD` and a `HEALTHCHECK` on `{f.health_path}`.\n"
+        f"{spec.uid}:{spec.uid} with an exec-form `CMD` and a `HEALTHCHECK`: {health_check_text(spec)}.\n"
         "- Kubernetes: `runAsNonRoot`, seccomp `RuntimeDefault`, all capabilities dropped, no "
         "privilege escalation, "
         "read-only root filesystem with an `emptyDir` on `/tmp`, no service account token, "
@@ -357,11 +359,15 @@ def troubleshooting(spec: AppSpec) -> str:
             f"aws logs tail /ecs/{name}-{spec.primary_environment} --since 30m",
         ]
     )
-    text += (
-        "\nProbes call `"
-        + f.health_path
-        + f"` on port {f.port}; it must answer 2xx without dependencies being up.\n"
-    )
+    if f.probe == "http":
+        text += (
+            f"\nProbes call {health_check_text(spec)}; it must answer 2xx without dependencies being up.\n"
+        )
+    else:
+        text += (
+            f"\nProbes check {health_check_text(spec)}: a hung app that still accepts connections "
+            "looks healthy. Add a GET /health route and regenerate with --health-path /health.\n"
+        )
     if f.framework == "django":
         text += "Django: probes send `Host: localhost`; keep `localhost` in `DJANGO_ALLOWED_HOSTS`.\n"
     text += "\n## High error rate\n\n" + _code(

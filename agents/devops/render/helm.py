@@ -107,6 +107,7 @@ def chart_values(spec: AppSpec) -> dict[str, Any]:
             },
             "resources": k8s.resources(spec),
             "probes": {
+                "type": facts.probe,
                 "path": facts.health_path,
                 "hostHeader": "localhost" if facts.framework == "django" else "",
             },
@@ -208,6 +209,7 @@ CONSTRAINTS: dict[str, dict[str, Any]] = {
     "containerPort": {"minimum": 1, "maximum": 65535},
     "service.type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer"]},
     "probes.path": {"pattern": "^/"},
+    "probes.type": {"enum": ["http", "tcp"]},
     "podDisruptionBudget.maxUnavailable": {"minimum": 1},
 }
 
@@ -326,12 +328,18 @@ app.kubernetes.io/component: connection-test
 {{- end }}
 
 {{- define "C.probe" -}}
-path: {{ .Values.probes.path }}
-port: http
-{{- with .Values.probes.hostHeader }}
-httpHeaders:
-  - name: Host
-    value: {{ . }}
+{{- if eq .Values.probes.type "tcp" }}
+tcpSocket:
+  port: http
+{{- else }}
+httpGet:
+  path: {{ .Values.probes.path }}
+  port: http
+  {{- with .Values.probes.hostHeader }}
+  httpHeaders:
+    - name: Host
+      value: {{ . }}
+  {{- end }}
 {{- end }}
 {{- end }}
 """
@@ -421,20 +429,17 @@ REPLICAS
           resources:
             {{- toYaml $.Values.resources | nindent 12 }}
           startupProbe:
-            httpGet:
-              {{- include "C.probe" $ | nindent 14 }}
+            {{- include "C.probe" $ | nindent 12 }}
             periodSeconds: 2
             failureThreshold: 30
             timeoutSeconds: 2
           readinessProbe:
-            httpGet:
-              {{- include "C.probe" $ | nindent 14 }}
+            {{- include "C.probe" $ | nindent 12 }}
             periodSeconds: 10
             failureThreshold: 3
             timeoutSeconds: 2
           livenessProbe:
-            httpGet:
-              {{- include "C.probe" $ | nindent 14 }}
+            {{- include "C.probe" $ | nindent 12 }}
             periodSeconds: 20
             failureThreshold: 3
             timeoutSeconds: 2
@@ -783,8 +788,13 @@ spec:
   containers:
     - name: wget
       image: TEST_IMAGE
+      {{- if eq .Values.probes.type "tcp" }}
+      command: ["nc", "-z", "-w", "5"]
+      args: ["{{ include "C.fullname" . }}", "{{ .Values.service.port }}"]
+      {{- else }}
       command: ["wget", "-q", "-O", "/dev/null", "-T", "5"]
       args: ["http://{{ include "C.fullname" . }}:{{ .Values.service.port }}{{ .Values.probes.path }}"]
+      {{- end }}
       resources:
         requests:
           cpu: 10m
@@ -799,7 +809,9 @@ spec:
 NOTES = """\
 {{ include "C.fullname" . }} ({{ .Chart.AppVersion }}) is deployed to namespace {{ .Release.Namespace }}.
 
-URL: https://{{ .Values.ingress.host }}/  (health: {{ .Values.probes.path }})
+{{- $health := .Values.probes.path }}
+{{- if eq .Values.probes.type "tcp" }}{{ $health = printf "TCP port %v" .Values.containerPort }}{{ end }}
+URL: https://{{ .Values.ingress.host }}/  (health: {{ $health }})
 
 Check it:
   kubectl -n {{ .Release.Namespace }} get deploy,pods,svc,ingress \\

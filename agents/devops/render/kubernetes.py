@@ -16,6 +16,7 @@ from agents.devops.render.common import (
     comment,
     dump_yaml_all,
     header,
+    k8s_probe_action,
     labels,
     selector_labels,
     tracks,
@@ -116,14 +117,11 @@ def resources(spec: AppSpec) -> dict[str, Any]:
 
 def probes(spec: AppSpec) -> dict[str, Any]:
     """Startup (slow first boot), readiness (traffic) and liveness (restart) on the health route."""
-    get: dict[str, Any] = {"path": spec.facts.health_path, "port": "http"}
-    if spec.facts.framework == "django":
-        # Django rejects Host headers outside ALLOWED_HOSTS; probes come with the pod IP.
-        get["httpHeaders"] = [{"name": "Host", "value": "localhost"}]
+    action = k8s_probe_action(spec)
     return {
-        "startupProbe": {"httpGet": get, "periodSeconds": 2, "failureThreshold": 30, "timeoutSeconds": 2},
-        "readinessProbe": {"httpGet": get, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 2},
-        "livenessProbe": {"httpGet": get, "periodSeconds": 20, "failureThreshold": 3, "timeoutSeconds": 2},
+        "startupProbe": {**action, "periodSeconds": 2, "failureThreshold": 30, "timeoutSeconds": 2},
+        "readinessProbe": {**action, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 2},
+        "livenessProbe": {**action, "periodSeconds": 20, "failureThreshold": 3, "timeoutSeconds": 2},
     }
 
 

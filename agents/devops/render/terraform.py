@@ -21,7 +21,7 @@ from agents.devops.render.aws import (
     container_definition,
     secret_arn,
 )
-from agents.devops.render.common import comment, header
+from agents.devops.render.common import comment, header, lb_health_check
 from agents.devops.render.kubernetes import BACKING_PORTS
 from agents.devops.render.rollout import CONTAINER
 from agents.devops.skips import inline_skip
@@ -491,8 +491,8 @@ def main(spec: AppSpec) -> str:
             + _attrs(
                 {
                     "enabled": True,
-                    "path": facts.health_path,
-                    "matcher": "200-399",
+                    "path": lb_health_check(spec)[0],
+                    "matcher": lb_health_check(spec)[1],
                     "interval": 15,
                     "healthy_threshold": 2,
                     "unhealthy_threshold": 3,
