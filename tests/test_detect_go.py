@@ -229,3 +229,12 @@ def test_backing_services_come_from_the_imports_of_the_built_packages(tmp_path: 
 def test_a_sqlite_file_next_to_the_working_directory_is_named_in_the_assumptions(tmp_path: Path) -> None:
     facts = inspect_project(write(tmp_path / "realworld", GIN_APP))
     assert any("SQLite file ./app.db" in a and "read-only" in a for a in facts.assumptions)
+
+
+def test_a_tcp_probe_on_the_glibc_runtime_uses_bash_not_nc(tmp_path: Path) -> None:
+    files = dict(GIN_APP)
+    files["main.go"] = files["main.go"].replace('\tping := r.Group("/api/ping")\n\tping.GET("/", nil)\n', "")
+    facts = inspect_project(write(tmp_path / "realworld", files))
+    assert facts.probe == "tcp" and facts.cgo
+    runtime = files_of(AppSpec(facts=facts, targets=(Target.DOCKER,)))["Dockerfile"].rsplit("\nFROM ", 1)[1]
+    assert '["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]' in runtime and '"nc"' not in runtime
