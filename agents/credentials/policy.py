@@ -14,6 +14,12 @@ _SECRET_NAME = re.compile(
     r"(PASSWORD|PASSWD|PASS$|SECRET|TOKEN|API_?KEY|PRIVATE_KEY|ACCESS_KEY|CREDENTIAL|_KEY$|^KEY$|DSN"
     r"|(DATABASE|DB|POSTGRES|MYSQL|REDIS|AMQP|RABBITMQ|MONGO(DB)?)_(URL|URI))",
 )
+# Settings *about* a secret, not the secret: how long a token lives, where a key file is, which
+# header carries it (JWT_ACCESS_EXPIRATION_MINUTES, PASSWORD_RESET_TTL, SECRET_KEY_FILE, COOKIE_NAME).
+_ABOUT_A_SECRET = re.compile(
+    r"_(EXPIRATION|EXPIRES?|EXPIRY|EXPIRES_IN|TTL|LIFETIME|TIMEOUT|MINUTES|HOURS|DAYS|SECONDS|LENGTH|"
+    r"ROUNDS|ALGORITHM|ALG|ISSUER|AUDIENCE|HEADER|NAME|FILE|PATH|DIR|ENABLED|REQUIRED|POLICY)$"
+)
 # Days between rotations, by what the secret is; the first match wins.
 _ROTATION: tuple[tuple[str, int], ...] = (
     (r"TOKEN|API_?KEY|ACCESS_KEY", 30),
@@ -25,8 +31,10 @@ AWS_ACCOUNT = "123456789012"  # the AWS documentation account: replaced per depl
 
 
 def is_secret(name: str) -> bool:
-    """True for names that hold credentials (passwords, tokens, keys, URLs that embed a password)."""
-    return bool(_SECRET_NAME.search(name.upper()))
+    """True for names that hold credentials (passwords, tokens, keys, URLs that embed a password),
+    not for settings about them (``JWT_REFRESH_EXPIRATION_DAYS``, ``SECRET_KEY_FILE``)."""
+    upper = name.upper()
+    return bool(_SECRET_NAME.search(upper)) and not _ABOUT_A_SECRET.search(upper)
 
 
 def rotation_days(name: str) -> int:

@@ -11,7 +11,7 @@ from contracts.payloads import EnvName, ServiceSpec
 
 Language = Literal["python", "go", "node"]
 PackageManager = Literal["pip", "uv", "poetry", "go", "npm", "yarn", "pnpm"]
-BackingService = Literal["postgres", "redis"]
+BackingService = Literal["postgres", "redis", "mongodb", "mysql", "rabbitmq"]
 Probe = Literal["http", "tcp"]
 DnsName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")]
 RelPath = Annotated[str, StringConstraints(pattern=r"^[^/].*$", max_length=256)]
@@ -47,6 +47,9 @@ class ProjectFacts(BaseModel):
     start_command: tuple[str, ...] = Field(min_length=1)
     test_command: tuple[str, ...] = Field(min_length=1)
     port: int = Field(ge=1, le=65_535)
+    port_env: EnvName = Field(
+        "PORT", description="The variable the server takes its port from; every artifact sets it to ``port``."
+    )
     probe: Probe = Field(
         "http",
         description="How every renderer checks health: GET health_path (http), or a TCP connect to the "
@@ -70,16 +73,33 @@ class ProjectFacts(BaseModel):
     )
     runtime_env: dict[str, str] = Field(
         default_factory=dict,
-        description="Non-secret values the app needs to start as built (e.g. DJANGO_SETTINGS_MODULE).",
+        description="Non-secret values the app needs to start as built (e.g. DJANGO_SETTINGS_MODULE, or a "
+        "required setting's value from the project's example env file).",
     )
     build_command: tuple[str, ...] = Field(
-        (), description="Run once in the image build after the source is copied (exec form)."
+        (),
+        description="Run once in the image build after the source is copied (exec form): npm run build, "
+        "make generate (Go: before go build).",
     )
     build_packages: tuple[str, ...] = Field(
         (), description="Debian packages the builder needs to compile dependencies (gcc, libpq-dev, ...)."
     )
     runtime_packages: tuple[str, ...] = Field(
         (), description="Debian shared libraries compiled dependencies load at run time (libpq5, ...)."
+    )
+    build_output: RelPath | None = Field(
+        None,
+        description="Node: the folder the build writes (dist), copied from the builder into the runtime.",
+    )
+    build_tags: tuple[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.]+$")], ...] = Field(
+        (), description="Go: build tags of the production build (-tags)."
+    )
+    cgo: bool = Field(False, description="Go: a dependency needs cgo (gcc builder, glibc runtime).")
+    skip_scripts: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z]+$")], ...] = Field(
+        (), description="Node: lifecycle scripts dropped before the production install (they call dev tools)."
+    )
+    required_env: tuple[EnvName, ...] = Field(
+        (), description="Variables the app refuses to start without (its config schema marks them required)."
     )
     assumptions: tuple[str, ...] = ()
 

@@ -13,7 +13,13 @@ from pydantic import ValidationError
 from agents.devops.detect import Detected, go, node, python
 from agents.devops.detect.scan import OS_VARS
 from agents.devops.facts import ProjectFacts, dns_name
-from agents.devops.images import DEFAULT_VERSION, default_images, fallback_images
+from agents.devops.images import (
+    DEFAULT_VERSION,
+    GO_CGO_RUNTIME,
+    default_images,
+    fallback_images,
+    raised_go_version,
+)
 from agents.devops.tree import ProjectTree
 from contracts.payloads import ServiceSpec
 
@@ -201,10 +207,22 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: s
     """Merge overrides over findings and fill every remaining gap with a stated default."""
     assumptions = list(found.assumptions)
     language = found.language
+    missing = {f: why for f, why in found.needs.items() if getattr(overrides, f, None) is None}
+    if missing:
+        raise InspectionError(
+            "; ".join(missing.values()) + f"; pass {' and '.join(FLAGS.get(f, f) for f in missing)}"
+        )
     version = overrides.language_version or found.language_version
     if version is None:
         version = DEFAULT_VERSION[language]
         assumptions.append(f"no {language} version declared: using {version}")
+    raised = raised_go_version(version) if language == "go" else None
+    if raised is not None:
+        assumptions.append(
+            f"go.mod declares go {version}, older than any golang bookworm image: building with Go {raised} "
+            "(Go 1 compatibility); raise the go line when you can, old toolchains carry known CVEs"
+        )
+        version = raised
     port = overrides.port or found.port or DEFAULT_PORT[language]
     start = overrides.start_command
     if start is None and overrides.port and found.start_for_port is not None:
@@ -227,10 +245,17 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: s
         images = fallback_images(language, version)
         assumptions.append(f"{language} {version} is not in the pinned image table: using {images[1]}")
     build_image, base_image = images
+    if language == "go" and found.cgo:
+        base_image = GO_CGO_RUNTIME
+        assumptions.append(
+            "a dependency needs cgo (e.g. mattn/go-sqlite3): built with CGO_ENABLED=1 and run on "
+            f"{GO_CGO_RUNTIME} (glibc) instead of a static binary on Alpine"
+        )
     if overrides.base_image:
         base_image = overrides.base_image
         build_image = build_image if language == "go" else overrides.base_image
     env_vars = overrides.env_vars if overrides.env_vars is not None else sorted(found.env_vars - OS_VARS)
+    port_env = found.port_env if found.port_env in env_vars or found.port_env == "PORT" else "PORT"
     return ProjectFacts(
         name=overrides.name or dns_name(found.name or folder),
         language=language,
@@ -243,6 +268,7 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: s
         start_command=tuple(start),
         test_command=tuple(overrides.test_command or found.test_command or DEFAULT_TEST[language]),
         port=port,
+        port_env=port_env,
         probe=probe,
         health_path=health,
         metrics_path=metrics,
@@ -257,6 +283,11 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: s
         build_command=tuple(overrides.build_command or found.build_command),
         build_packages=found.build_packages,
         runtime_packages=found.runtime_packages,
+        build_output=found.build_output,
+        build_tags=found.build_tags,
+        cgo=found.cgo,
+        skip_scripts=found.skip_scripts,
+        required_env=tuple(sorted(found.required_env & set(env_vars))),
         assumptions=tuple(assumptions),
     )
 

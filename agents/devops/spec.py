@@ -78,7 +78,7 @@ class AppSpec(BaseModel):
         memory = FARGATE_SIZES.get(self.ecs_cpu)
         if memory is None or int(self.ecs_memory) not in memory:
             raise ValueError(f"ecs_cpu={self.ecs_cpu} / ecs_memory={self.ecs_memory} is not a Fargate size")
-        unknown = sorted(set(self.config_values) - set(self.facts.env_vars) - {"PORT"})
+        unknown = sorted(set(self.config_values) - set(self.facts.env_vars) - {"PORT", self.facts.port_env})
         if unknown:
             raise ValueError(f"config_values for names the service does not read: {', '.join(unknown)}")
         return self
@@ -136,12 +136,14 @@ class AppSpec(BaseModel):
         return tuple(sorted(set(self.facts.env_vars) - set(self.secret_env_vars)))
 
     def config_map(self) -> dict[str, str]:
-        """Config values known at generation time: PORT (and NODE_ENV for Node), the values the app
-        needs to start as built (``facts.runtime_env``, e.g. DJANGO_SETTINGS_MODULE), config_values."""
-        values: dict[str, str] = {"PORT": str(self.facts.port)}
+        """Config values known at generation time: the port variable the server reads (PORT unless
+        the code names another), NODE_ENV for Node, the values the app needs to start as built
+        (``facts.runtime_env``: DJANGO_SETTINGS_MODULE, a required setting's example value), then
+        config_values."""
+        values: dict[str, str] = {self.facts.port_env: str(self.facts.port)}
         if self.facts.language == "node":
             values["NODE_ENV"] = "production"
-        values.update(self.facts.runtime_env)
+        values.update({k: v for k, v in self.facts.runtime_env.items() if k not in self.secret_env_vars})
         values.update({k: v for k, v in self.config_values.items() if k not in self.secret_env_vars})
         return dict(sorted(values.items()))
 

@@ -36,3 +36,11 @@ class Detected:
     # The start command for another port (an override), when the detector can re-render it.
     start_for_port: Callable[[int], tuple[str, ...]] | None = None
     assumptions: list[str] = field(default_factory=list)
+    port_env: str = "PORT"
+    build_output: str | None = None
+    build_tags: tuple[str, ...] = ()
+    cgo: bool = False
+    skip_scripts: tuple[str, ...] = ()
+    required_env: set[str] = field(default_factory=set)
+    # Override field -> why detection cannot fill it: inspection refuses unless the caller passes it.
+    needs: dict[str, str] = field(default_factory=dict)

@@ -1,11 +1,17 @@
-"""Go projects: go.mod; net/http, gin, echo or chi."""
+"""Go projects: go.mod; net/http, gin, echo, chi or fiber.
+
+The binary is the main package that serves HTTP (not the alphabetically first ``cmd/*``, which is
+often a CLI); port, routes, environment variables, backing services and cgo are read from that
+package and the module packages it imports, so a CLI or a test helper elsewhere does not count.
+"""
 
 from __future__ import annotations
 
 import re
 
 from agents.devops.detect import Detected
-from agents.devops.detect.scan import NAME, env_file_names, find_names, first_port, has_metrics, health_path
+from agents.devops.detect import go_packages as gp
+from agents.devops.detect.scan import NAME, env_file_names, find_names, has_metrics, health_path
 from agents.devops.tree import ProjectTree
 
 FRAMEWORKS = (
@@ -17,14 +23,40 @@ FRAMEWORKS = (
 BINARY = "/app/server"
 
 _ENV = (re.compile(rf"""\bos\.(?:Getenv|LookupEnv)\(\s*"({NAME})"\s*\)"""),)
-_PORT = (
-    re.compile(r"""(?i)\bport\s*(?::=|=)\s*"(\d{2,5})\""""),
-    re.compile(r"""":(\d{2,5})\""""),
-    re.compile(r"""\.Run\(\s*":(\d{2,5})"\s*\)"""),
-)
 _GO_LINE = re.compile(r"^go\s+(\d+\.\d+(?:\.\d+)?)\s*$", re.MULTILINE)
-_TOOLCHAIN = re.compile(r"^toolchain\s+go(\d+\.\d+\.\d+)\s*$", re.MULTILINE)
 _MODULE = re.compile(r"^module\s+(\S+)", re.MULTILINE)
+_CONFIG_FLAG = re.compile(r"""\.String(?:Var)?\([^)]*?"(config|conf|c|config-file)"\s*,""")
+_MAKE_GENERATE = re.compile(r"^generate\s*:", re.MULTILINE)
+_GO_GENERATE = re.compile(r"^//go:generate\s", re.MULTILINE)
+
+# Import path prefixes of the packages a service uses to reach each backing service. Imports, not
+# go.mod lines: go.mod also lists indirect modules the service never opens.
+BACKING_IMPORTS: dict[str, tuple[str, ...]] = {
+    "postgres": (
+        "github.com/lib/pq",
+        "github.com/jackc/pgx",
+        "gorm.io/driver/postgres",
+        "github.com/jinzhu/gorm/dialects/postgres",
+    ),
+    "mysql": (
+        "github.com/go-sql-driver/mysql",
+        "gorm.io/driver/mysql",
+        "github.com/jinzhu/gorm/dialects/mysql",
+    ),
+    "mongodb": ("go.mongodb.org/mongo-driver", "gopkg.in/mgo.v2", "github.com/globalsign/mgo"),
+    "redis": ("github.com/redis/go-redis", "github.com/go-redis/redis", "github.com/gomodule/redigo"),
+    "rabbitmq": ("github.com/rabbitmq/amqp091-go", "github.com/streadway/amqp"),
+}
+# Packages that only build with cgo (a C compiler in the builder, glibc at run time).
+CGO_IMPORTS = (
+    "C",
+    "github.com/mattn/go-sqlite3",
+    "github.com/jinzhu/gorm/dialects/sqlite",
+    "gorm.io/driver/sqlite",
+    "github.com/confluentinc/confluent-kafka-go",
+)
+_SQLITE_FILE = re.compile(r'\bOpen\(\s*"sqlite3?"\s*,\s*"([^":]+)"')
+_HEALTHY_ROUTE = re.compile(r"(?i)(healthz?|livez|readyz|ping|status|version)")
 
 
 def detect(tree: ProjectTree) -> Detected | None:
@@ -39,36 +71,97 @@ def detect(tree: ProjectTree) -> Detected | None:
         dependency_files=("go.mod", "go.sum") if locked else ("go.mod",),
         locked=True,  # go.mod + go.sum pin the full module graph; no go.sum means no dependencies
     )
-    module = _MODULE.search(gomod)
-    found.name = module.group(1).rsplit("/", 1)[-1] if module else None
+    match = _MODULE.search(gomod)
+    module = match.group(1) if match else ""
+    found.name = module.rsplit("/", 1)[-1] if module else None
     version = _GO_LINE.search(gomod)
     found.language_version = ".".join(version.group(1).split(".")[:2]) if version else None
     found.framework = next((name for path, name in FRAMEWORKS if path in gomod), "net/http")
     sources = dict(tree.sources(".go"))
-    found.build_target = _main_package(sources)
-    found.env_vars = find_names(_ENV, sources.values()) | env_file_names(tree)
-    found.port = first_port(_PORT, sources.values()) or 8080
-    found.health_path = health_path(sources.values())
-    found.metrics_path = "/metrics" if has_metrics(sources.values()) else None
+    pkgs = gp.packages(sources)
+    main, mains = gp.main_package(pkgs, module)
     found.start_command = (BINARY,)
     found.test_command = ("go", "test", "./...")
-    if any(mod in gomod for mod in ("github.com/lib/pq", "github.com/jackc/pgx")):
-        found.backing_services.add("postgres")
-    if "github.com/redis/go-redis" in gomod or "github.com/go-redis/redis" in gomod:
-        found.backing_services.add("redis")
+    found.env_vars = env_file_names(tree)
+    if main is None:
+        found.start_command = None
+        return found
+    found.build_target = "." if main == "." else "./" + main
+    if len(mains) > 1:
+        others = ", ".join("./" + d if d != "." else "." for d in mains if d != main)
+        found.assumptions.append(
+            f"main package {found.build_target} serves HTTP and is built; the other main packages "
+            f"({others}) are not: pass --start-command and --build-command to ship another one"
+        )
+    dirs = gp.reachable(pkgs, main, module)
+    texts = [pkgs[d].text for d in dirs]
+    found.env_vars |= find_names(_ENV, texts)
+    imports = gp.imported(pkgs, dirs)
+    for service, prefixes in BACKING_IMPORTS.items():
+        if any(path == p or path.startswith(p + "/") for path in imports for p in prefixes):
+            found.backing_services.add(service)
+    found.cgo = bool(imports & set(CGO_IMPORTS))
+    found.build_tags = gp.production_tags(pkgs, dirs)
+    for path in sorted({p for text in texts for p in _SQLITE_FILE.findall(text) if "test" not in p}):
+        found.assumptions.append(
+            f"the app writes the SQLite file {path} relative to its working directory (/app, not writable "
+            "by the app user; the root filesystem is read-only in Kubernetes, ECS and Compose prod): "
+            "point it at a mounted volume, or /tmp for throwaway data"
+        )
+    _port(found, gp.listens(pkgs, dirs), pkgs[main])
+    _health(found, gp.routes(pkgs, dirs), texts)
+    found.metrics_path = "/metrics" if has_metrics(texts) else None
+    if tree.exists("Makefile") and _MAKE_GENERATE.search(tree.read("Makefile") or ""):
+        found.build_command = ("make", "generate")
+        found.assumptions.append("the Makefile has a generate target: the builder runs `make generate` first")
+    elif any(_GO_GENERATE.search(text) for text in sources.values()):
+        found.build_command = ("go", "generate", "./...")
     return found
 
 
-def _main_package(sources: dict[str, str]) -> str:
-    """``.`` when the root holds package main, else the shallowest ``cmd/<name>`` main package."""
-    mains = sorted(
-        {rel.rsplit("/", 1)[0] if "/" in rel else "." for rel, text in sources.items() if _is_main(text)},
-        key=lambda d: (d != ".", d.count("/"), d),
+def _port(found: Detected, sites: list[gp.Listen], main: gp.GoPackage) -> None:
+    """The port of the service's own listener (not pprof, TLS-redirect or metrics side listeners):
+    a literal, or the variable it reads (then every artifact sets that variable)."""
+    service = [s for s in sites if not s.side]
+    resolved = [s for s in service if s.resolved]
+    if resolved:
+        site = resolved[0]
+        found.port = site.port or 8080
+        if site.env:
+            found.port_env = site.env
+            found.env_vars.add(site.env)
+        if site.port is None:
+            found.assumptions.append(
+                f"the port comes from {site.env} with no default in the code: using 8080"
+            )
+        return
+    if service:
+        config = _CONFIG_FLAG.search(main.text)
+        source = (
+            f"its configuration file (-{config.group(1)} flag)" if config else "a value computed at run time"
+        )
+        found.needs["port"] = (
+            f"{found.build_target} listens on an address read from {source}, not from the code or an "
+            "environment variable"
+        )
+        if config:
+            found.needs["start_command"] = (
+                f"and it exits without that file, so the start command must name it "
+                f"('{BINARY} -{config.group(1)} <path>', the file mounted at <path>)"
+            )
+        return
+    found.port = 8080
+    found.assumptions.append("no listen call found in the built packages: assuming port 8080")
+
+
+def _health(found: Detected, paths: list[str], texts: list[str]) -> None:
+    """A health-like route with its router group prefixes; a version or ping route answers without
+    data too. Without any registered route, the plain string scan of before."""
+    candidates = sorted(
+        {p for p in paths if _HEALTHY_ROUTE.search(p) and not re.search(r"[:{*]", p)},
+        key=lambda p: (not re.search(r"(?i)health|livez|readyz", p), len(p), p),
     )
-    if not mains or mains[0] == ".":
-        return "."
-    return "./" + mains[0]
-
-
-def _is_main(text: str) -> bool:
-    return re.search(r"^package main\b", text, re.MULTILINE) is not None and "func main()" in text
+    if candidates:
+        found.health_path = candidates[0]
+    elif not paths:
+        found.health_path = health_path(texts)

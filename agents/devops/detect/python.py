@@ -33,6 +33,12 @@ _SETTINGS_DEFAULT = re.compile(r"""["']DJANGO_SETTINGS_MODULE["']\s*,\s*["']([\w
 _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", re.MULTILINE)
 _POSTGRES = frozenset({"psycopg", "psycopg2", "psycopg2-binary", "asyncpg", "psycopg-binary"})
 _REDIS = frozenset({"redis", "aioredis", "celery"})
+# Client libraries that are themselves the connection to a service (direct dependencies only).
+_CLIENTS = {
+    "mongodb": frozenset({"pymongo", "motor", "mongoengine", "beanie", "odmantic"}),
+    "mysql": frozenset({"mysqlclient", "pymysql", "aiomysql", "asyncmy", "mysql-connector-python"}),
+    "rabbitmq": frozenset({"pika", "aio-pika", "aiormq"}),
+}
 
 
 def detect(tree: ProjectTree) -> Detected | None:
@@ -94,6 +100,7 @@ def detect(tree: ProjectTree) -> Detected | None:
         found.backing_services.add("postgres")
     if deps & _REDIS or any(v.startswith("REDIS_") for v in found.env_vars):
         found.backing_services.add("redis")
+    found.backing_services |= {service for service, clients in _CLIENTS.items() if deps & clients}
     if manager == "poetry" and not locked:
         found.assumptions.append("no poetry.lock: image builds resolve versions anew; run `poetry lock`")
     if manager == "pip" and not locked:

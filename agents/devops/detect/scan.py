@@ -89,3 +89,35 @@ def version_of(spec: str | None, default: str) -> str | None:
 
 def _as_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
+
+
+def strip_comments(text: str) -> str:
+    """C-family source without ``//`` and ``/* */`` comments (Go, JavaScript, TypeScript); string
+    literals ("...", '...', `...`) are kept whole, so ``"http://x"`` survives. Newlines inside block
+    comments stay, so line numbers and line-anchored patterns still hold."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char in "\"'`":
+            end = i + 1
+            while end < n and text[end] != char:
+                if text[end] == "\\" and char != "`":
+                    end += 1
+                elif text[end] == "\n" and char != "`":
+                    break  # an unterminated quote (a regex literal, an apostrophe): stop at the line end
+                end += 1
+            out.append(text[i : end + 1])
+            i = end + 1
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+            out.append("\n" * text.count("\n", i, end))
+            i = end
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)

@@ -354,12 +354,12 @@ def cloudformation(spec: AppSpec) -> str:
         }
     ]
     for backing in facts.backing_services:
-        port = BACKING_PORTS[backing]
+        ports = BACKING_PORTS[backing]
         egress.append(
             {
                 "IpProtocol": "tcp",
-                "FromPort": port,
-                "ToPort": port,
+                "FromPort": min(ports),
+                "ToPort": max(ports),
                 "CidrIp": "10.0.0.0/8",
                 "Description": f"{backing} inside the VPC",
             }

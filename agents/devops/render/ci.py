@@ -8,9 +8,10 @@ identity, never stored keys; application secrets are referenced by name, never w
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
-from agents.devops.render import pipeline
+from agents.devops.render import appenv, pipeline
 from agents.devops.render.common import comment, dump_yaml, header, wrapped
 from agents.devops.spec import AppSpec, SecretKind
 
@@ -88,6 +89,38 @@ def _gh_setup(spec: AppSpec) -> dict[str, Any]:
     return {"uses": _uses("setup-python"), "with": {"python-version": facts.language_version}}
 
 
+def _health_options(healthcheck: tuple[str, ...]) -> str:
+    """``docker create`` options that make a service container report healthy."""
+    command = " ".join(shlex.quote(part) for part in healthcheck)
+    return f'--health-cmd "{command}" --health-interval 5s --health-timeout 5s --health-retries 20'
+
+
+def _gh_services(spec: AppSpec) -> dict[str, Any]:
+    """Service containers for the test job, published on the runner's localhost."""
+    services: dict[str, Any] = {}
+    for service, env in appenv.test_services(spec):
+        body: dict[str, Any] = {"image": service.image}
+        if env:
+            body["env"] = env
+        body["ports"] = [f"{service.port}:{service.port}"]
+        body["options"] = _health_options(service.healthcheck)
+        services[service.host] = body
+    return services
+
+
+def _gh_test(spec: AppSpec) -> dict[str, Any]:
+    """The test job: the language toolchain, the backing services, throwaway values for secrets."""
+    step: dict[str, Any] = {"name": "Unit tests"}
+    env = appenv.test_environment(spec, appenv.localhost, runner=True)
+    if env:
+        step["env"] = env
+    step["run"] = _script(pipeline.native_test(spec))
+    services = _gh_services(spec)
+    return _gh_job(
+        None, 15, [_checkout(), _gh_setup(spec), step], **({"services": services} if services else {})
+    )
+
+
 def _gh_aws(spec: AppSpec) -> dict[str, Any]:
     return {
         "name": "AWS credentials (OIDC, no stored keys)",
@@ -130,15 +163,7 @@ def github(spec: AppSpec) -> str:
     on_main = "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     artifact = {"name": "image"}
     jobs: dict[str, Any] = {
-        "test": _gh_job(
-            None,
-            15,
-            [
-                _checkout(),
-                _gh_setup(spec),
-                {"name": "Unit tests", "run": _script(pipeline.native_test(spec))},
-            ],
-        ),
+        "test": _gh_test(spec),
         "build": _gh_job(
             ["test"],
             20,
@@ -289,6 +314,24 @@ def _gitlab_aws(spec: AppSpec) -> list[str]:
     ]
 
 
+def _gitlab_test(spec: AppSpec) -> dict[str, Any]:
+    """The test job in the build image, with service containers reachable by their Compose names."""
+    job: dict[str, Any] = {"stage": "test", "image": spec.facts.build_image, "timeout": "15m"}
+    services = []
+    for service, env in appenv.test_services(spec):
+        entry: dict[str, Any] = {"name": service.image, "alias": service.host}
+        if env:
+            entry["variables"] = env
+        services.append(entry)
+    if services:
+        job["services"] = services
+    variables = appenv.test_environment(spec, appenv.compose_host, runner=True)
+    if variables:
+        job["variables"] = variables
+    job["script"] = pipeline.native_test(spec)
+    return job
+
+
 def gitlab(spec: AppSpec) -> str:
     """.gitlab-ci.yml"""
     aws = pipeline.uses_aws(spec)
@@ -307,12 +350,7 @@ def gitlab(spec: AppSpec) -> str:
             "services": [f"{DOCKER_IMAGE}-dind"],
             "variables": {"DOCKER_TLS_CERTDIR": "/certs"},
         },
-        "test": {
-            "stage": "test",
-            "image": spec.facts.build_image,
-            "timeout": "15m",
-            "script": pipeline.native_test(spec),
-        },
+        "test": _gitlab_test(spec),
         "build": {
             "extends": ".docker",
             "stage": "build",
@@ -407,6 +445,40 @@ def _sh(lines: list[str], indent: int) -> str:
     return f"{pad}sh '''\n{body}\n{pad}'''"
 
 
+def _jenkins_sidecars(spec: AppSpec, services: list[tuple[Any, dict[str, str]]]) -> list[str]:
+    """Test stage body with backing services as sidecar containers (Docker Pipeline plugin): run
+    them, wait until healthy, run the tests in the build image linked to them, always stop them."""
+    names = [f"svc_{service.host}" for service, _ in services]
+    lines = ["        script {"]
+    for (service, env), var in zip(services, names, strict=True):
+        options = [
+            *(f"-e {shlex.quote(f'{k}={v}')}" for k, v in env.items()),
+            _health_options(service.healthcheck),
+        ]
+        groovy = "'" + " ".join(options).replace("\\", "\\\\").replace("'", "\\'") + "'"
+        lines.append(f"          def {var} = docker.image('{service.image}').run({groovy})")
+    links = " ".join(
+        f"--link ${{{var}.id}}:{service.host}" for (service, _), var in zip(services, names, strict=True)
+    )
+    lines += [
+        "          try {",
+        f"            for (c in [{', '.join(names)}]) {{",
+        "              timeout(time: 3, unit: 'MINUTES') {",
+        "                waitUntil { sh(script: \"docker inspect -f '{{.State.Health.Status}}' ${c.id} \" +",
+        "                  '| grep -qx healthy', returnStatus: true) == 0 }",
+        "              }",
+        "            }",
+        f"            docker.image('{spec.facts.build_image}').inside(\"{links}\") {{",
+        _sh(pipeline.native_test(spec), 14),
+        "            }",
+        "          } finally {",
+        *(f"            {var}.stop()" for var in names),
+        "          }",
+        "        }",
+    ]
+    return lines
+
+
 def jenkins(spec: AppSpec) -> str:
     """Jenkinsfile (declarative)."""
     facts = spec.facts
@@ -425,11 +497,17 @@ def jenkins(spec: AppSpec) -> str:
         parts.append("    }")
         stages.append("\n".join(parts))
 
-    stage(
-        "Test",
-        [_sh(pipeline.native_test(spec), 8)],
-        extra=f"      agent {{ docker {{ image '{facts.build_image}'; reuseNode true }} }}",
+    test_env = "\n".join(
+        f"        {name} = '{value}'"
+        for name, value in appenv.test_environment(spec, appenv.compose_host, runner=True).items()
     )
+    env_block = f"      environment {{\n{test_env}\n      }}" if test_env else ""
+    services = appenv.test_services(spec)
+    if services:
+        stage("Test", _jenkins_sidecars(spec, services), extra=env_block)
+    else:
+        agent = f"      agent {{ docker {{ image '{facts.build_image}'; reuseNode true }} }}"
+        stage("Test", [_sh(pipeline.native_test(spec), 8)], extra="\n".join(filter(None, [agent, env_block])))
     stage("Build", [_sh(pipeline.build(), 8)])
     stage("Scan", [_sh(pipeline.scan(), 8)])
     if ecr:

@@ -135,17 +135,26 @@ def healthcheck_command(spec: AppSpec) -> list[str]:
     already has (no curl in slim images)."""
     facts = spec.facts
     if facts.probe == "tcp":
-        return _tcp_check(facts.language, facts.port)
+        return _tcp_check(facts.language, facts.port, glibc=facts.cgo)
     url = f"http://127.0.0.1:{facts.port}{facts.health_path}"
     if facts.language == "python":
         return ["python", "-c", f"import urllib.request; urllib.request.urlopen('{url}', timeout=4)"]
     if facts.language == "node":
         script = f"fetch('{url}').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
         return ["node", "-e", script]
+    if facts.cgo:
+        # The glibc runtime (Debian slim) has bash but no wget or curl: a raw HTTP/1.0 request on
+        # bash's /dev/tcp, healthy on a 2xx or 3xx status line.
+        request = f"GET {facts.health_path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n"
+        script = (
+            f"exec 3<>/dev/tcp/127.0.0.1/{facts.port} && printf '{request}' >&3 "
+            "&& head -c 12 <&3 | grep -q ' [23]'"
+        )
+        return ["bash", "-c", script]
     return ["wget", "-q", "-O", "/dev/null", "-T", "4", url]
 
 
-def _tcp_check(language: str, port: int) -> list[str]:
+def _tcp_check(language: str, port: int, *, glibc: bool = False) -> list[str]:
     if language == "python":
         return [
             "python",
@@ -158,6 +167,8 @@ def _tcp_check(language: str, port: int) -> list[str]:
             ".on('connect', () => process.exit(0)).on('error', () => process.exit(1))"
         )
         return ["node", "-e", script]
+    if glibc:  # the Debian slim runtime of a cgo binary: no nc, but bash's /dev/tcp
+        return ["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"]
     return ["nc", "-z", "-w", "4", "127.0.0.1", str(port)]  # busybox nc on the Alpine runtime
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import re
 
-from agents.devops import images
+from agents.devops import backing, images
+from agents.devops.facts import ProjectFacts
+from agents.devops.render import appenv
 from agents.devops.render.common import comment, dump_yaml, header, healthcheck_command
 from agents.devops.skips import HADOLINT_IGNORES
-from agents.devops.spec import AppSpec, secret_id
+from agents.devops.spec import AppSpec
 
 DOCKERIGNORE = """\
 # Version control, editors and local environments
@@ -213,40 +215,98 @@ def _apt(packages: tuple[str, ...], why: str) -> list[str]:
     ]
 
 
-def _node_install(manager: str, lock: bool, *, production: bool) -> str:
-    cache = "--mount=type=cache,target=" + ("/root/.npm" if manager == "npm" else "/root/.cache")
+def node_install(facts: ProjectFacts, *, production: bool) -> str:
+    """The install command of the Node package manager, as the Dockerfile runs it (without RUN).
+
+    Yarn classic (a v1 yarn.lock, no .yarnrc.yml) is the yarn the node images ship: no corepack,
+    whose signature check of a downloaded yarn fails on older bundled corepack versions.
+    """
+    manager, lock = facts.package_manager, facts.locked
+    drop = " ".join(f"scripts.{name}" for name in facts.skip_scripts)
+    prefix = f"npm pkg delete {drop} && " if production and drop else ""
     if manager == "npm":
         verb = "ci" if lock else "install"
         flags = " --omit=dev" if production else " --include=dev"
-        return f"RUN {cache} npm {verb}{flags} --no-audit --no-fund"
+        return f"{prefix}npm {verb}{flags} --no-audit --no-fund"
+    if manager == "yarn" and ".yarnrc.yml" not in facts.dependency_files:
+        flag = " --production" if production else " --production=false"
+        return f"{prefix}yarn install --frozen-lockfile{flag}"
     prod = {"yarn": " --production", "pnpm": " --prod"}[manager] if production else ""
-    return f"RUN {cache} corepack enable && {manager} install --frozen-lockfile{prod}"
+    return f"{prefix}corepack enable && {manager} install --frozen-lockfile{prod}"
+
+
+def _node_run_install(facts: ProjectFacts, *, production: bool) -> str:
+    cache = "/root/.npm" if facts.package_manager == "npm" else "/root/.cache"
+    if facts.package_manager == "yarn" and ".yarnrc.yml" not in facts.dependency_files:
+        cache = "/usr/local/share/.cache/yarn"
+    return f"RUN --mount=type=cache,target={cache} {node_install(facts, production=production)}"
 
 
 def _node_stages(spec: AppSpec) -> list[str]:
     facts = spec.facts
-    manager, lock = facts.package_manager, facts.locked
+    if facts.build_command:
+        return _node_build_stages(spec)
     return [
         "# builder: production dependencies only",
         f"FROM {facts.build_image} AS builder",
         "ENV NODE_ENV=production \\\n    npm_config_update_notifier=false",
         "WORKDIR /app",
         _copy(facts.dependency_files),
-        _node_install(manager, lock, production=True),
+        _node_run_install(facts, production=True),
         "",
         "# test: builder + dev dependencies + source; docker-compose.test.yml and CI run this stage",
         "FROM builder AS test",
         "ENV NODE_ENV=test",
-        _node_install(manager, lock, production=False),
+        _node_run_install(facts, production=False),
         "COPY . .",
         f"CMD {json.dumps(list(facts.test_command))}",
         "",
         *_runtime(
             spec,
-            env=f"ENV NODE_ENV=production \\\n    PORT={facts.port}",
+            env=f"ENV NODE_ENV=production \\\n    {facts.port_env}={facts.port}",
             copies=[
                 f"COPY --from=builder --chown={_owner(spec)} /app/node_modules ./node_modules",
                 f"COPY --chown={_owner(spec)} . .",
+            ],
+        ),
+    ]
+
+
+def _node_build_stages(spec: AppSpec) -> list[str]:
+    """A compiled app (TypeScript): production dependencies in ``deps``, the build with every
+    dependency in ``builder``; the runtime gets the source, the build output and ``deps``' modules."""
+    facts = spec.facts
+    output = facts.build_output or "dist"
+    return [
+        "# deps: production dependencies only (what the runtime ships)",
+        f"FROM {facts.build_image} AS deps",
+        "ENV NODE_ENV=production \\\n    npm_config_update_notifier=false",
+        "WORKDIR /app",
+        _copy(facts.dependency_files),
+        _node_run_install(facts, production=True),
+        "",
+        f"# builder: every dependency (the compiler is a dev dependency) and the source, built into "
+        f"{output}/",
+        f"FROM {facts.build_image} AS builder",
+        "ENV NODE_ENV=production \\\n    npm_config_update_notifier=false",
+        "WORKDIR /app",
+        _copy(facts.dependency_files),
+        _node_run_install(facts, production=False),
+        "COPY . .",
+        f"RUN {' '.join(facts.build_command)}",
+        "",
+        "# test: the builder (dev dependencies, source and build); docker-compose.test.yml and CI run it",
+        "FROM builder AS test",
+        "ENV NODE_ENV=test",
+        f"CMD {json.dumps(list(facts.test_command))}",
+        "",
+        *_runtime(
+            spec,
+            env=f"ENV NODE_ENV=production \\\n    {facts.port_env}={facts.port}",
+            copies=[
+                f"COPY --from=deps --chown={_owner(spec)} /app/node_modules ./node_modules",
+                f"COPY --chown={_owner(spec)} . .",
+                f"COPY --from=builder --chown={_owner(spec)} /app/{output} ./{output}",
             ],
         ),
     ]
@@ -256,15 +316,25 @@ def _go_stages(spec: AppSpec) -> list[str]:
     facts = spec.facts
     caches = "--mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build"
     binary = facts.start_command[0]
+    tags = f"-tags {','.join(facts.build_tags)} " if facts.build_tags else ""
+    # Code generation shares the build's RUN (and caches): it only feeds the compiler.
+    generate = f"{' '.join(facts.build_command)} && " if facts.build_command else ""
+    if facts.cgo:
+        # The golang bookworm images ship gcc; the binary links the glibc the runtime image has.
+        intro = "# builder: a cgo binary (gcc from the golang image, glibc of the same Debian release)"
+        env = "ENV CGO_ENABLED=1 \\\n    GOOS=linux \\\n    GOFLAGS=-trimpath"
+    else:
+        intro = "# builder: a static binary (CGO off) with paths trimmed and symbols stripped"
+        env = "ENV CGO_ENABLED=0 \\\n    GOOS=linux \\\n    GOFLAGS=-trimpath"
     return [
-        "# builder: a static binary (CGO off) with paths trimmed and symbols stripped",
+        intro,
         f"FROM {facts.build_image} AS builder",
-        "ENV CGO_ENABLED=0 \\\n    GOOS=linux \\\n    GOFLAGS=-trimpath",
+        env,
         "WORKDIR /src",
         _copy(facts.dependency_files),
         "RUN --mount=type=cache,target=/go/pkg/mod go mod download",
         "COPY . .",
-        f'RUN {caches} go build -ldflags="-s -w" -o /out/server {facts.build_target}',
+        f'RUN {caches} {generate}go build {tags}-ldflags="-s -w" -o /out/server {facts.build_target}',
         "",
         "# test: the builder with the full source; docker-compose.test.yml and CI run this stage",
         "FROM builder AS test",
@@ -272,9 +342,9 @@ def _go_stages(spec: AppSpec) -> list[str]:
         "",
         *_runtime(
             spec,
-            env=f"ENV PORT={facts.port}",
+            env=f"ENV {facts.port_env}={facts.port}",
             copies=[f"COPY --from=builder --chown={_owner(spec)} /out/server {binary}"],
-            alpine=True,
+            alpine="alpine" in facts.base_image,
         ),
     ]
 
@@ -314,8 +384,6 @@ def _runtime(spec: AppSpec, *, env: str, copies: list[str], alpine: bool = False
 
 # --- Compose ---------------------------------------------------------------------------------
 
-DB_PASSWORD_HINTS = ("DATABASE_PASSWORD", "DB_PASSWORD", "POSTGRES_PASSWORD", "PGPASSWORD")
-
 
 def _compose_cpus(quantity: str) -> str:
     return f"{int(quantity[:-1]) / 1000:.2f}" if quantity.endswith("m") else quantity
@@ -335,100 +403,101 @@ def _healthcheck(spec: AppSpec, interval: str) -> dict[str, object]:
     }
 
 
-def _db_password_secret(spec: AppSpec) -> str:
-    """The Compose secret Postgres takes its password from: the app's own when it has one."""
-    names = spec.secret_env_vars
-    return next((secret_id(n) for n in names if n.endswith(DB_PASSWORD_HINTS)), "postgres_password")
-
-
 def _backing(spec: AppSpec, *, ephemeral: bool) -> dict[str, dict[str, object]]:
+    """A Compose service per backing service, with a health check the app waits for."""
     services: dict[str, dict[str, object]] = {}
-    if "postgres" in spec.facts.backing_services:
-        env = {"POSTGRES_DB": "app", "POSTGRES_USER": "app"}
-        db: dict[str, object] = {
-            "image": images.POSTGRES,
-            "environment": env,
-            "healthcheck": {
-                "test": ["CMD", "pg_isready", "-U", "app", "-d", "app"],
-                "interval": "5s",
-                "timeout": "5s",
-                "retries": 10,
-            },
+    for kind in spec.facts.backing_services:
+        service = backing.SERVICES[kind]
+        body: dict[str, object] = {"image": service.image}
+        password = None if ephemeral else f"{appenv.SECRETS_DIR}/{appenv.password_secret(spec, kind)}"
+        env = backing.service_environment(kind, password_file=password, test_password=appenv.TEST_SECRET)
+        if kind == "rabbitmq" and not ephemeral:
+            # The RabbitMQ image reads its password from the environment only: the same shim.
+            secret = appenv.password_secret(spec, kind)
+            body["entrypoint"] = appenv.shim_entrypoint({"RABBITMQ_DEFAULT_PASS": (secret, "$v")})
+            body["command"] = ["docker-entrypoint.sh", "rabbitmq-server"]
+        if env:
+            body["environment"] = env
+        if service.auth and not ephemeral:
+            body["secrets"] = [appenv.password_secret(spec, kind)]
+        body["healthcheck"] = {
+            "test": ["CMD", *service.healthcheck],
+            "interval": "5s",
+            "timeout": "5s",
+            "retries": 20,
         }
-        if ephemeral:
-            # Test runs only: a throwaway database on the private Compose network, no password.
-            env["POSTGRES_HOST_AUTH_METHOD"] = "trust"
-            db["tmpfs"] = ["/var/lib/postgresql/data"]
-        else:
-            secret = _db_password_secret(spec)
-            env["POSTGRES_PASSWORD_FILE"] = f"/run/secrets/{secret}"
-            db["secrets"] = [secret]
-            db["volumes"] = ["db-data:/var/lib/postgresql/data"]
-        services["db"] = db
-    if "redis" in spec.facts.backing_services:
-        services["redis"] = {
-            "image": images.REDIS,
-            "healthcheck": {
-                "test": ["CMD", "redis-cli", "ping"],
-                "interval": "5s",
-                "timeout": "3s",
-                "retries": 10,
-            },
-        }
+        if service.data_dir:
+            if ephemeral:
+                body["tmpfs"] = [service.data_dir]
+            else:
+                body["volumes"] = [f"{_volume(service)}:{service.data_dir}"]
+        services[service.host] = body
     return services
 
 
-def _backing_urls(spec: AppSpec) -> dict[str, str]:
-    """Connection URLs (no credentials) for config vars that point at a Compose backing service."""
-    urls: dict[str, str] = {}
-    config = set(spec.config_names)
-    if "postgres" in spec.facts.backing_services and "DATABASE_URL" in config:
-        urls["DATABASE_URL"] = "postgresql://app@db:5432/app"
-    if "redis" in spec.facts.backing_services and "REDIS_URL" in config:
-        urls["REDIS_URL"] = "redis://redis:6379/0"
-    return urls
+def _volume(service: backing.Backing) -> str:
+    return f"{service.host}-data"
 
 
-def _app_secrets(spec: AppSpec) -> list[str]:
-    return [secret_id(n) for n in spec.secret_env_vars]
+def _volumes(spec: AppSpec) -> dict[str, dict[str, object]]:
+    services = [backing.SERVICES[k] for k in spec.facts.backing_services]
+    return {_volume(s): {} for s in services if s.data_dir}
 
 
 def secret_files(spec: AppSpec, directory: str) -> dict[str, dict[str, str]]:
-    names = list(dict.fromkeys(_app_secrets(spec)))
-    if "postgres" in spec.facts.backing_services and _db_password_secret(spec) not in names:
-        names.append(_db_password_secret(spec))
-    return {name: {"file": f"{directory}/{name}"} for name in names}
+    """The development secrets: the app's own and the backing services' passwords."""
+    names = set(appenv.provision(spec, with_backing=True).secrets)
+    names |= {
+        appenv.password_secret(spec, k) for k in spec.facts.backing_services if backing.SERVICES[k].auth
+    }
+    return {name: {"file": f"{directory}/{name}"} for name in sorted(names)}
 
 
 def _depends(services: dict[str, object]) -> dict[str, dict[str, str]]:
     return {name: {"condition": "service_healthy"} for name in services}
 
 
+def _start(app: dict[str, object], spec: AppSpec, provision: appenv.Provision) -> None:
+    """Environment, secrets and, when secrets must become variables, the shim entrypoint."""
+    app["environment"] = provision.environment
+    if provision.secrets:
+        app["secrets"] = list(provision.secrets)
+    if provision.exports:
+        app["entrypoint"] = appenv.shim_entrypoint(provision.exports)
+        app["command"] = list(spec.facts.start_command)
+
+
 def compose_dev(spec: AppSpec) -> str:
     """Local development: build from source, backing services, secrets from ./secrets/ files."""
     facts = spec.facts
-    backing = _backing(spec, ephemeral=False)
+    backing_services = _backing(spec, ephemeral=False)
     app: dict[str, object] = {
         "build": {"context": ".", "target": "runtime"},
         "image": f"{facts.name}:dev",
         "ports": [f"127.0.0.1:{facts.port}:{facts.port}"],
         "env_file": [{"path": ".env", "required": False}],
-        "environment": {**spec.config_map(), **_backing_urls(spec)},
-        "healthcheck": _healthcheck(spec, "10s"),
     }
-    if _app_secrets(spec):
-        app["secrets"] = _app_secrets(spec)
-    if backing:
-        app["depends_on"] = _depends(backing)
-    doc: dict[str, object] = {"name": facts.name, "services": {"app": app, **backing}}
-    if "db" in backing:
-        doc["volumes"] = {"db-data": {}}
+    provision = appenv.provision(spec, with_backing=True)
+    _start(app, spec, provision)
+    app["healthcheck"] = _healthcheck(spec, "10s")
+    if backing_services:
+        app["depends_on"] = _depends(backing_services)
+    doc: dict[str, object] = {"name": facts.name, "services": {"app": app, **backing_services}}
+    if _volumes(spec):
+        doc["volumes"] = _volumes(spec)
     secrets = secret_files(spec, "./secrets")
     if secrets:
         doc["secrets"] = secrets
     note = (
         "Local development: docker compose up --build\n"
-        "Optional overrides in .env (gitignored). Secrets are files mounted at /run/secrets/<name>:\n"
+        "Optional overrides in .env (gitignored). Secrets are files mounted at /run/secrets/<name>; the app\n"
+        "starts through a shell shim that exports each one as the variable it reads"
+        + (
+            " (service passwords are also built into the connection URLs; use URL-safe characters)"
+            if backing_services
+            else ""
+        )
+        + ":\n"
         + "".join(f"  mkdir -p secrets && printf '%s' '<value>' > secrets/{n}\n" for n in secrets)
     )
     return dump_yaml(doc, head=header(spec, "Docker Compose (development)") + comment(note))
@@ -437,27 +506,31 @@ def compose_dev(spec: AppSpec) -> str:
 def compose_test(spec: AppSpec) -> str:
     """CI test run: unit tests in the ``test`` stage after the runtime image reports healthy."""
     facts = spec.facts
-    backing = _backing(spec, ephemeral=True)
+    backing_services = _backing(spec, ephemeral=True)
     app: dict[str, object] = {
         "build": {"context": ".", "target": "runtime"},
-        "environment": {**spec.config_map(), **_backing_urls(spec)},
+        "environment": appenv.test_environment(spec, appenv.compose_host),
         "healthcheck": _healthcheck(spec, "5s"),
     }
-    if backing:
-        app["depends_on"] = _depends(backing)
+    if backing_services:
+        app["depends_on"] = _depends(backing_services)
     tests: dict[str, object] = {
         "build": {"context": ".", "target": "test"},
         "command": list(facts.test_command),
-        "environment": {"APP_URL": f"http://app:{facts.port}", **_backing_urls(spec)},
-        "depends_on": _depends({"app": app, **backing}),
+        "environment": {
+            "APP_URL": f"http://app:{facts.port}",
+            **appenv.test_environment(spec, appenv.compose_host, runner=True),
+        },
+        "depends_on": _depends({"app": app, **backing_services}),
     }
     note = (
         "Test run (CI and local):\n"
         "  docker compose -f docker-compose.test.yml up --build \\\n"
         "    --abort-on-container-exit --exit-code-from tests\n"
-        "The runtime image must report healthy before the tests start; no production secrets are used."
+        "The runtime image must report healthy before the tests start; no production secrets are used:\n"
+        "secret variables hold placeholders (xxx...) and the databases are throwaway containers."
     )
-    doc = {"name": f"{facts.name}-test", "services": {"app": app, "tests": tests, **backing}}
+    doc = {"name": f"{facts.name}-test", "services": {"app": app, "tests": tests, **backing_services}}
     return dump_yaml(doc, head=header(spec, "Docker Compose (tests)") + comment(note))
 
 
@@ -473,26 +546,29 @@ def compose_prod(spec: AppSpec) -> str:
         "security_opt": ["no-new-privileges:true"],
         "cap_drop": ["ALL"],
         "ports": [f"{facts.port}:{facts.port}"],
-        "environment": spec.config_map(),
-        "healthcheck": _healthcheck(spec, "30s"),
-        "deploy": {
-            "resources": {
-                "limits": {
-                    "cpus": _compose_cpus(spec.cpu_limit),
-                    "memory": _compose_memory(spec.memory_limit),
-                },
-                "reservations": {
-                    "cpus": _compose_cpus(spec.cpu_request),
-                    "memory": _compose_memory(spec.memory_request),
-                },
-            }
-        },
-        "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": "5"}},
     }
-    if _app_secrets(spec):
-        app["secrets"] = _app_secrets(spec)
+    provision = appenv.provision(spec, with_backing=False)
+    _start(app, spec, provision)
+    app.update(
+        {
+            "healthcheck": _healthcheck(spec, "30s"),
+            "deploy": {
+                "resources": {
+                    "limits": {
+                        "cpus": _compose_cpus(spec.cpu_limit),
+                        "memory": _compose_memory(spec.memory_limit),
+                    },
+                    "reservations": {
+                        "cpus": _compose_cpus(spec.cpu_request),
+                        "memory": _compose_memory(spec.memory_request),
+                    },
+                }
+            },
+            "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": "5"}},
+        }
+    )
     doc: dict[str, object] = {"name": facts.name, "services": {"app": app}}
-    secrets = {n: {"file": f"${{SECRETS_DIR:?set SECRETS_DIR}}/{n}"} for n in _app_secrets(spec)}
+    secrets = {n: {"file": f"${{SECRETS_DIR:?set SECRETS_DIR}}/{n}"} for n in provision.secrets}
     if secrets:
         doc["secrets"] = secrets
     note = (

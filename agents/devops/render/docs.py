@@ -3,6 +3,7 @@ naming its real generated files, commands, secret references (never values) and 
 
 from __future__ import annotations
 
+from agents.devops import backing
 from agents.devops.render import docker, kubernetes, monitoring, pipeline
 from agents.devops.render.common import health_check_text, tracks, workload_name
 from agents.devops.render.rollout import ecs_rollback, helm_rollback, k8s_rollback
@@ -81,7 +82,11 @@ def deployment(spec: AppSpec, paths: dict[Target, list[str]] | None = None) -> s
         text += "\n## Run locally\n\n"
         secrets = [n for n in docker.secret_files(spec, ".")]
         if secrets:
-            text += "Secrets are files under `./secrets/` (gitignored, never in the image):\n\n"
+            text += (
+                "Secrets are files under `./secrets/` (gitignored, never in the image); the Compose "
+                "entrypoint exports each one as the environment variable the app reads (an empty file "
+                "leaves it unset):\n\n"
+            )
             text += _code([f"mkdir -p secrets && printf '%s' \"$VALUE\" > secrets/{n}" for n in secrets])
         text += _code(
             [
@@ -184,7 +189,11 @@ def infrastructure(spec: AppSpec) -> str:
         f"(`{kubernetes.MONITORING_NAMESPACE}`) "
         f"on port {f.port}, and allows DNS, HTTPS out"
         + (
-            ", " + ", ".join(f"{s} ({kubernetes.BACKING_PORTS[s]})" for s in f.backing_services)
+            ", "
+            + ", ".join(
+                f"{s} ({'-'.join(str(p) for p in sorted({min(ports), max(ports)}))})"
+                for s, ports in ((s, kubernetes.BACKING_PORTS[s]) for s in f.backing_services)
+            )
             if f.backing_services
             else ""
         )
@@ -199,12 +208,22 @@ def infrastructure(spec: AppSpec) -> str:
     text += "\n## Configuration\n\nNon-secret variables (ConfigMap / task `environment`):\n\n"
     text += _table(["Variable", "Value"], [[f"`{k}`", f"`{v}`"] for k, v in spec.config_map().items()])
     unset = spec.unset_config()
-    if unset:
+    required = [n for n in unset if n in spec.facts.required_env]
+    optional = [n for n in unset if n not in spec.facts.required_env]
+    if required:
         text += (
-            "\nRead by the code but not set here (the app's defaults apply): "
-            + ", ".join(f"`{n}`" for n in unset)
+            "\n**Required by the app and not set here** (it refuses to start without them; set them in "
+            "the ConfigMap / Helm values / task environment of each environment): "
+            + ", ".join(f"`{n}`" for n in required)
             + ".\n"
         )
+    if optional:
+        text += (
+            "\nRead by the code but not set here (the app's defaults apply): "
+            + ", ".join(f"`{n}`" for n in optional)
+            + ".\n"
+        )
+    text += _backing_section(spec)
     text += "\n## Secrets (references only)\n\nValues live in the stores below, never in this repository.\n\n"
     text += _table(
         ["Variable", "Environment", "Kind", "Reference", "Key", "Rotate every (days)"], _secret_rows(spec)
@@ -217,6 +236,33 @@ def infrastructure(spec: AppSpec) -> str:
             f"`ClusterSecretStore` named `{spec.secret_store}` (refresh every hour).\n"
         )
     return text
+
+
+def _backing_section(spec: AppSpec) -> str:
+    """Each backing service: where it runs for development and tests, what to use in the cloud,
+    and which of the app's variables point at it."""
+    kinds = spec.facts.backing_services
+    if not kinds:
+        return ""
+    bound = backing.bindings(set(spec.facts.env_vars) | set(spec.secret_env_vars), kinds)
+    rows = []
+    for kind in kinds:
+        service = backing.SERVICES[kind]
+        names = [f"`{n}` ({part})" for n, (k, part) in sorted(bound.items()) if k == kind]
+        rows.append(
+            [
+                kind,
+                f"`{service.image}` as `{service.host}:{service.port}`",
+                service.cloud + " (external: not created by these templates)",
+                ", ".join(names) or "none detected: configure the client in the code",
+            ]
+        )
+    return (
+        "\n## Backing services\n\nCompose (development and tests) and the CI test job run them as "
+        "containers with health checks; deployed environments use a managed service you provide, "
+        "reached through the variables below (secrets hold URLs and passwords).\n\n"
+        + _table(["Service", "Compose / CI", "Cloud", "Variables"], rows)
+    )
 
 
 def rollback(spec: AppSpec) -> str:

@@ -118,7 +118,7 @@ def chart_values(spec: AppSpec) -> dict[str, Any]:
             "networkPolicy": {
                 "enabled": True,
                 "ingressNamespaces": [k8s.INGRESS_NAMESPACE, k8s.MONITORING_NAMESPACE],
-                "egressPorts": [443, *(k8s.BACKING_PORTS[s] for s in facts.backing_services)],
+                "egressPorts": [443, *(p for s in facts.backing_services for p in k8s.BACKING_PORTS[s])],
             },
             "tmpSizeLimit": "64Mi",
         }

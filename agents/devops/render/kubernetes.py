@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agents.devops.backing import EGRESS_PORTS
 from agents.devops.render.common import (
     comment,
     dump_yaml_all,
@@ -27,7 +28,8 @@ from agents.devops.spec import AppSpec, SecretKind
 
 INGRESS_NAMESPACE = "ingress-nginx"
 MONITORING_NAMESPACE = "monitoring"
-BACKING_PORTS = {"postgres": 5432, "redis": 6379}
+# Egress ports per backing service (one entry per service kind the generator knows).
+BACKING_PORTS = EGRESS_PORTS
 
 
 @dataclass(frozen=True)
@@ -318,7 +320,7 @@ def network_policies(spec: AppSpec) -> list[dict[str, Any]]:
         },
         {"ports": [{"protocol": "TCP", "port": 443}]},
     ]
-    backing = [BACKING_PORTS[s] for s in spec.facts.backing_services]
+    backing = [p for s in spec.facts.backing_services for p in BACKING_PORTS[s]]
     if backing:
         egress.append({"ports": [{"protocol": "TCP", "port": p} for p in backing]})
     allow = {

@@ -11,6 +11,7 @@ from typing import Literal
 
 from agents.devops import images
 from agents.devops.render import kubernetes
+from agents.devops.render.docker import node_install
 from agents.devops.render.rollout import ecs_names, helm_deploy, k8s_deploy, k8s_promote, k8s_rollback
 from agents.devops.spec import AppSpec, Target
 
@@ -82,9 +83,8 @@ def native_test(spec: AppSpec) -> list[str]:
         return [f"python -m pip install --no-cache-dir {install}", test]
     if manager == "go":
         return ["go vet ./...", test]
-    if manager == "npm":
-        return ["npm ci" if facts.locked else "npm install --no-audit --no-fund", test]
-    return ["corepack enable", f"{manager} install --frozen-lockfile", test]
+    # The Dockerfile's own install command (its test stage): yarn classic without corepack.
+    return [node_install(facts, production=False), test]
 
 
 def build() -> list[str]:

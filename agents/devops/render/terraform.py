@@ -454,9 +454,9 @@ def main(spec: AppSpec) -> str:
             }
         ),
     )
-    egress = [("https", 443, "0.0.0.0/0", "HTTPS to AWS APIs and upstreams")]
+    egress = [("https", (443,), "0.0.0.0/0", "HTTPS to AWS APIs and upstreams")]
     egress += [(b, BACKING_PORTS[b], "10.0.0.0/8", f"{b} inside the VPC") for b in facts.backing_services]
-    for label, port, cidr, why in egress:
+    for label, ports, cidr, why in egress:
         resource(
             "aws_vpc_security_group_egress_rule",
             label,
@@ -466,8 +466,8 @@ def main(spec: AppSpec) -> str:
                     "description": why,
                     "cidr_ipv4": cidr,
                     "ip_protocol": "tcp",
-                    "from_port": port,
-                    "to_port": port,
+                    "from_port": min(ports),
+                    "to_port": max(ports),
                 }
             ),
         )
