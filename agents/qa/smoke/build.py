@@ -31,7 +31,7 @@ from agents.qa.smoke.dockerfile import (
 )
 from agents.qa.smoke.image import StageState, Step
 from agents.qa.smoke.layers import LayerStore, chain
-from agents.qa.smoke.sandbox import LAYOUT_VERSION, Sandbox
+from agents.qa.smoke.sandbox import FROM_VIEW, LAYOUT_VERSION, Sandbox
 from agents.qa.smoke.toolchains import Toolchain, for_image
 
 # This machine's network trust and proxy settings, passed into build steps the way Docker passes
@@ -239,7 +239,16 @@ class Builder:
         )
 
         def execute(upper: Path) -> None:
-            self._sandboxed(state, upper, argv, line=ins.line, what=ins.text, source=view, rule="SMOKE-BUILD")
+            self._sandboxed(
+                state,
+                upper,
+                argv,
+                line=ins.line,
+                what=ins.text,
+                source=view,
+                rule="SMOKE-BUILD",
+                label="context",
+            )
 
         return self._layer(state, key, execute, cache=False)
 
@@ -272,7 +281,14 @@ class Builder:
                     whole_dir=False,
                 )
                 self._sandboxed(
-                    state, upper, argv, line=ins.line, what=ins.text, source=view, rule="SMOKE-BUILD"
+                    state,
+                    upper,
+                    argv,
+                    line=ins.line,
+                    what=ins.text,
+                    source=view,
+                    rule="SMOKE-BUILD",
+                    label=f"stage {ref}",
                 )
 
         return self._layer(state, key, execute, cache=True)
@@ -309,7 +325,10 @@ class Builder:
         caches: list[tuple[Path, str]] | None = None,
         source: dict[str, object] | None = None,
         rule: str = "SMOKE-INSTALL",
+        label: str = "",
     ) -> None:
+        """Run ``argv`` in the stage with ``upper`` receiving its writes; BuildFailed with the
+        output (where the copy source is shown, ``label`` names it: "stage builder") on failure."""
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise BuildFailed(rule, line, f"{what}: not started, the smoke-boot time budget is spent")
@@ -329,12 +348,11 @@ class Builder:
         done = self.sandbox.run(
             sandboxed, timeout=remaining, log=self.sandbox.scratch / f"step-{self._scratch_count}.log"
         )
+        output = done.output.replace(FROM_VIEW, f"[{label}]") if label else done.output
         if done.timed_out:
-            raise BuildFailed(rule, line, f"{what}: timed out after {done.seconds:.0f}s", done.output)
+            raise BuildFailed(rule, line, f"{what}: timed out after {done.seconds:.0f}s", output)
         if done.code != 0:
-            raise BuildFailed(
-                rule, line, f"{what}: exit code {done.code} after {done.seconds:.1f}s", done.output
-            )
+            raise BuildFailed(rule, line, f"{what}: exit code {done.code} after {done.seconds:.1f}s", output)
 
     def _env(self, state: StageState, uid: int) -> dict[str, str]:
         env = {**state.args, **state.env}
