@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.qa.smoke import copying
+from agents.qa.smoke.adapters import ADAPTER_VERSION, AdapterError, python_layer
 from agents.qa.smoke.context import BuildContext, CopyError
 from agents.qa.smoke.dockerfile import (
     Dockerfile,
@@ -151,17 +152,26 @@ class Builder:
         return state
 
     def _base(self, toolchain: Toolchain) -> StageState:
-        """A stage on an image: the machine's OS plus the interpreter adapter layer."""
+        """A stage on an image: the machine's OS plus the layer that makes its interpreter look
+        like the image's (agents.qa.smoke.adapters)."""
         key = chain(LAYOUT_VERSION, "base", toolchain.identity)
         state = StageState(toolchain=toolchain, key=key, env=dict(toolchain.env))
         if toolchain.family == "python":
             state.cmd = ("python3",)
-            recipe = _python_adapter(toolchain)
-        elif toolchain.family == "node":
+            state.key = chain(key, "python-adapter", ADAPTER_VERSION)
+            layer = self.store.get(state.key)
+            if layer is None:
+                upper = self._partial()
+                try:
+                    python_layer(toolchain, upper)
+                except AdapterError as exc:
+                    raise BuildSkipped(str(exc)) from None
+                layer = self.store.publish(upper, state.key)
+            state.layers.append(layer)
+            return state
+        if toolchain.family == "node":
             state.cmd = ("node",)
-            recipe = _links(toolchain)
-        else:
-            recipe = _links(toolchain)
+        recipe = _links(toolchain)
         if recipe:
             state.key = chain(key, "adapter", recipe)
             layer = self.store.get(state.key)
@@ -445,26 +455,3 @@ def _links(toolchain: Toolchain) -> list[str] | None:
         return None
     script = 'mkdir -p /usr/local/bin && for f in "$1"/*; do ln -sf "$f" /usr/local/bin/; done'
     return ["/bin/sh", "-c", script, "link", posixpath.dirname(toolchain.executable)]
-
-
-# The python image's interpreter is /usr/local/bin/python with a working pip that installs
-# system-wide: link the machine's interpreter there, and lift PEP 668's "externally managed"
-# marker (in the layer only) so pip behaves as in the image.
-_PYTHON_ADAPTER = r"""
-set -e
-exe=$1 minor=$2 bin=$(dirname "$1")
-mkdir -p /usr/local/bin
-for name in python python3 "python$minor" pip pip3 "pip$minor"; do
-  [ ! -e "$bin/$name" ] || [ -e "/usr/local/bin/$name" ] || ln -s "$bin/$name" "/usr/local/bin/$name"
-done
-for name in python python3 "python$minor"; do
-  [ -e "/usr/local/bin/$name" ] || ln -s "$exe" "/usr/local/bin/$name"
-done
-rm -f "$("$exe" -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED"
-"$exe" -m pip --version >/dev/null 2>&1 || "$exe" -m ensurepip >/dev/null 2>&1 || true
-"""
-
-
-def _python_adapter(toolchain: Toolchain) -> list[str]:
-    minor = ".".join((toolchain.version or "").split(".")[:2])
-    return ["/bin/sh", "-c", _PYTHON_ADAPTER, "adapt", str(toolchain.executable), minor]

@@ -55,8 +55,12 @@ class Toolchain:
 
     @property
     def differs(self) -> bool:
-        """True when the image names a version and the machine's is not exactly it."""
-        return bool(self.image_version and self.version and self.version != self.image_version)
+        """True when the image names a version and the machine's is not it (at the precision
+        the tag names: ``python:3.12`` is matched by 3.12.1, ``python:3.12.8`` is not)."""
+        if not (self.image_version and self.version):
+            return False
+        parts = self.image_version.split(".")
+        return self.version.split(".")[: len(parts)] != parts
 
 
 def image_name(image: str) -> tuple[str, str]:
