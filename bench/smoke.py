@@ -78,7 +78,10 @@ def outcome(findings: list[Any]) -> str:
 def bench_project(source: Path, tmp: Path) -> dict[str, Any]:
     project = tmp / source.name
     shutil.copytree(
-        source, project, ignore=shutil.ignore_patterns(".git", "node_modules", ".venv", "__pycache__")
+        source,
+        project,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".git", "node_modules", ".venv", "__pycache__"),
     )
     row: dict[str, Any] = {"project": source.name}
     try:
@@ -95,7 +98,12 @@ def bench_project(source: Path, tmp: Path) -> dict[str, Any]:
         row[f"{run}_result"] = outcome(result.findings)
         if row[f"{run}_result"] != "passed":
             row[f"{run}_detail"] = next(
-                (f.message.splitlines()[0][:200] for f in result.findings if f.rule != "SMOKE-ENGINE"), ""
+                (
+                    f.message[-600:]
+                    for f in result.findings
+                    if f.rule not in ("SMOKE-ENGINE", "SMOKE-TOOLCHAIN")
+                ),
+                "",
             )
     return row
 
@@ -109,7 +117,12 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-smoke-") as tmp:
         for project in projects:
-            rows.append(bench_project(project.resolve(), Path(tmp)))
+            try:
+                rows.append(bench_project(project.resolve(), Path(tmp)))
+            except Exception as exc:  # one broken project must not hide the others' figures
+                rows.append(
+                    {"project": project.name, "result": f"bench error: {type(exc).__name__}: {exc}"[:200]}
+                )
             print(json.dumps(rows[-1]), flush=True)
     header = f"{'project':34} {'generate':>16} {'smoke cold':>22} {'smoke warm':>22}  result"
     print("\n" + header + "\n" + "-" * len(header))

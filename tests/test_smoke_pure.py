@@ -219,3 +219,16 @@ def test_findings_name_the_step_and_mask_dummies() -> None:
     assert high.severity.value == "high" and high.rule == "SMOKE-START" and high.file == "Dockerfile"
     assert "smoke-dummy-abc" not in high.message and "[dummy]" in high.message and "boom" in high.message
     assert report.skipped("no go toolchain").message == "smoke boot skipped: no go toolchain"
+
+
+def test_an_install_refusing_the_stand_in_for_its_version_is_a_skip_not_a_failure() -> None:
+    from agents.qa.smoke.run import _refused_stand_in
+    from agents.qa.smoke.toolchains import Toolchain
+
+    other = Toolchain(family="python", image="python:3.14-slim", image_version="3.14", version="3.11.7")
+    same = Toolchain(family="python", image="python:3.11-slim", image_version="3.11", version="3.11.7")
+    uv = "error: The current Python version (3.11.7) is not compatible with the locked Python requirement"
+    reason = _refused_stand_in([other], uv)
+    assert reason and "install python 3.14 here" in reason
+    assert _refused_stand_in([same], uv) is None  # same major.minor: the project's own problem
+    assert _refused_stand_in([other], "ERROR: No matching distribution found for nosuchpackage") is None

@@ -6,8 +6,10 @@ agents.qa.smoke.sandbox. Steps: a private mount namespace; the stage's filesyste
 at the spec's mount point from overlay layers (the machine's OS folders copy-on-write, the
 stage's own layers above them, ``upper`` receiving every write); /dev, /proc, /sys; build cache
 mounts; optionally a read-only view of another stage or of staged files (COPY);
-then chroot, working directory, user, and exec. Everything mounted dies with the namespace
-when the command's last process ends, so nothing is left mounted on the machine.
+then pivot_root (the machine's root is detached, not just hidden as with chroot), the
+capability set Docker gives a container (no CAP_SYS_ADMIN: the command cannot mount its way
+out), working directory, user, and exec. Everything mounted dies with the namespace when the
+command's last process ends, so nothing is left mounted on the machine.
 
 Exit codes of its own: 197 when the sandbox cannot be set up (the machine, not the project),
 127/126 when the command cannot be started; otherwise the command's own.
@@ -16,6 +18,7 @@ Exit codes of its own: 197 when the sandbox cannot be set up (the machine, not t
 import ctypes
 import json
 import os
+import platform
 import sys
 import warnings  # noqa: F401  (os.execvpe imports it lazily: after chroot it could not)
 
@@ -27,7 +30,13 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
 CLONE_NEWNS = 0x00020000
+PR_CAPBSET_DROP = 24
+# Docker's default capabilities: chown, dac_override, fowner, fsetid, kill, setgid, setuid, setpcap,
+# net_bind_service, net_raw, sys_chroot, mknod, audit_write, setfcap. Every other one is dropped.
+DOCKER_CAPS = {0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31}
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -82,6 +91,32 @@ def _assemble(mountpoint, view):
         _layered(os.path.join(mountpoint, top["name"]), top)
 
 
+def _enter_root(root):
+    """Make ``root`` the filesystem root: pivot_root and detach the old root (chroot if the
+    architecture's syscall number is unknown)."""
+    number = SYS_PIVOT_ROOT.get(platform.machine())
+    os.chdir(root)
+    if number is None:
+        os.chroot(root)
+    else:
+        # pivot_root(".", "."): the old root ends up stacked on "." and is then detached.
+        _check(_libc.syscall(number, b".", b"."), "pivot_root")
+        _check(_libc.umount2(b".", MNT_DETACH), "detach the old root")
+    os.chdir("/")
+
+
+def _drop_capabilities():
+    """Shrink the bounding set to Docker's defaults; exec then grants root no more than those."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as handle:
+            last = int(handle.read())
+    except (OSError, ValueError):
+        last = 40
+    for cap in range(last + 1):
+        if cap not in DOCKER_CAPS:
+            _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"drop capability {cap}")
+
+
 def _setup(spec):
     os.chdir(spec["base"])
     _check(_libc.unshare(CLONE_NEWNS), "unshare(mount namespace)")
@@ -102,8 +137,8 @@ def _setup(spec):
     for path in spec.get("host_files", []):
         if os.path.isfile(path) and os.path.isfile(root + path):
             _bind(path, root + path, readonly=True)
-    os.chroot(root)
-    os.chdir("/")
+    _enter_root(root)
+    _drop_capabilities()
     cwd = spec.get("cwd") or "/"
     os.makedirs(cwd, exist_ok=True)
     os.chdir(cwd)

@@ -10,6 +10,7 @@ and SMOKE-ENGINE (the container-engine path was not taken) are INFO.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from agents.qa.findings import finding
@@ -20,6 +21,8 @@ from contracts.vocabulary import Severity
 TOOL = "smoke-boot"
 FILE = "Dockerfile"
 _OUTPUT_BUDGET = 600  # characters of output in a message (a finding message holds 1000)
+# A line that states an error: "PermissionError: ...", "Error: ...", "ERROR: Could not open ...".
+_CAUSE = re.compile(r"^\s*(\[cause\]: )?([A-Za-z_][\w.]*(Error|Exception)\b|error\b|fatal\b|npm ERR!)", re.I)
 
 
 def mask(text: str, dummies: Iterable[str]) -> str:
@@ -34,7 +37,7 @@ def failed(
     rule: str, message: str, output: str, dummies: Iterable[str], *, line: int | None = None
 ) -> Finding:
     """A HIGH finding for the failed step: what ran, then the last lines it printed (masked)."""
-    shown = mask(output.strip(), dummies)[-_OUTPUT_BUDGET:]
+    shown = excerpt(mask(output.strip(), dummies))
     text = f"{mask(message, dummies)}" + (f"\n--- last output ---\n{shown}" if shown else "")
     fixes = {
         "SMOKE-BUILD": "make every file the Dockerfile copies part of the build context",
@@ -44,6 +47,23 @@ def failed(
         "SMOKE-HEALTH": "the health path must answer 2xx without data (--health-path)",
     }
     return finding(FILE, rule, text, severity=Severity.HIGH, line=line, tool=TOOL, fix=fixes.get(rule, ""))
+
+
+def excerpt(output: str, budget: int = _OUTPUT_BUDGET) -> str:
+    """The part of ``output`` that explains a failure within ``budget`` characters: the last
+    line stating an error (with the line before it) when it is not among the last lines
+    anyway — a server's shutdown chatter often follows the cause — then the tail."""
+    lines = [line[:300] for line in output.splitlines()]
+    causes = [i for i, line in enumerate(lines) if _CAUSE.match(line)]
+    tail: list[str] = []
+    for line in reversed(lines):
+        if sum(len(t) + 1 for t in tail) + len(line) > budget // 2 and tail:
+            break
+        tail.insert(0, line)
+    if not causes or causes[-1] >= len(lines) - len(tail):
+        return "\n".join(lines)[-budget:]
+    cause = "\n".join(lines[max(0, causes[-1] - 1) : causes[-1] + 1])
+    return (cause[: budget // 2] + "\n…\n" + "\n".join(tail))[-budget:]
 
 
 def info(rule: str, message: str) -> Finding:

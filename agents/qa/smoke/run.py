@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import secrets as random_secrets
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from agents.qa.smoke.environment import AppConfig, app_config
 from agents.qa.smoke.layers import LayerStore
 from agents.qa.smoke.sandbox import Sandbox, SandboxUnavailable
 from agents.qa.smoke.services import provision, unavailable
+from agents.qa.smoke.toolchains import Toolchain
 from contracts.payloads import Finding
 
 # Smoke boots are whole builds: a few at a time, whatever the QA handler's concurrency.
@@ -117,6 +119,8 @@ def _with_sandbox(
         try:
             built = builder.build(target)
         except BuildFailed as exc:
+            if refused := _refused_stand_in(stand_ins.values(), exc.output):
+                return [report.skipped(refused)]
             return [report.failed(exc.rule, exc.message, exc.output, config.dummies, line=exc.line)]
         except BuildSkipped as exc:
             return [report.skipped(str(exc))]
@@ -169,6 +173,27 @@ def _with_engine(
         )
     return SmokeResult(
         [report.info("SMOKE-PASSED", f"{found.detail}: {outcome.message} ({build_s:.1f}s)")], found.detail
+    )
+
+
+# What installers print when the interpreter's version is not the one the project requires.
+_VERSION_REFUSED = re.compile(
+    r"not compatible with the locked Python requirement|No interpreter found for Python"
+    r"|is not supported by the project|requires a different Python|Requires-Python",
+    re.I,
+)
+
+
+def _refused_stand_in(stand_ins: Iterable[Toolchain], output: str) -> str | None:
+    """Why a failed install is not the artifacts' fault: the machine's interpreter is another
+    major.minor than the image's and the installer refused it for its version (else None)."""
+    other = [t for t in stand_ins if t.other_minor]
+    if not other or not _VERSION_REFUSED.search(output):
+        return None
+    t = other[0]
+    return (
+        f"the install refused this machine's {t.family} {t.version}, standing in for {t.image}; "
+        f"install {t.family} {t.image_version} here (e.g. with pyenv or nvm) to smoke-boot this project"
     )
 
 

@@ -54,6 +54,13 @@ class Toolchain:
         return f"{self.family}:{self.executable}:{self.version}"
 
     @property
+    def other_minor(self) -> bool:
+        """True when the machine's major.minor is not the image's (a version requirement of the
+        project may then refuse the stand-in)."""
+        wanted = (self.image_version or "").split(".")[:2]
+        return len(wanted) == 2 and (self.version or "").split(".")[:2] != wanted
+
+    @property
     def differs(self) -> bool:
         """True when the image names a version and the machine's is not it (at the precision
         the tag names: ``python:3.12`` is matched by 3.12.1, ``python:3.12.8`` is not)."""
