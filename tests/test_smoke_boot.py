@@ -258,6 +258,13 @@ def test_health_route_that_404s_fails_the_health_step(tmp_path: Path, cache: Pat
     assert "HTTPError" in health.message  # what the Dockerfile's own health check printed
 
 
+def test_crash_after_the_port_opened_is_a_start_failure(tmp_path: Path, cache: Path) -> None:
+    before = "import threading\nthreading.Timer(1.5, os._exit, [3]).start()\n"
+    project, files = python_project(tmp_path, route="/not-yet", before=before)
+    start = only(run(files, project, cache, health_timeout_s=10.0), "SMOKE-START")
+    assert "`python app.py` exited with code 3 after port 8000 opened" in start.message
+
+
 def test_node_app_passes(tmp_path: Path, cache: Path) -> None:
     project, files = node_project(tmp_path)
     findings = run(files, project, cache)

@@ -81,23 +81,23 @@ def boot(image: StageState, sandbox: Sandbox, config: AppConfig, limits: Limits)
             image.layers, run_layer, argv, env=env, cwd=image.workdir, uid=uid, gid=gid, host_files=()
         )
         log = sandbox.scratch / "app.log"
-        out = log.open("wb")
         started = time.monotonic()
-        proc = ns.call(
-            lambda: subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+        with log.open("wb") as out:
+            proc = ns.call(
+                lambda: subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             )
-        )
-        out.close()
+        ours = {service.port for service in config.backing}
         try:
-            outcome = _probe(proc, ns, image, env, port, (uid, gid), log, limits, started)
+            outcome = _probe(proc, ns, image, env, port, (uid, gid), log, limits, started, ours)
         finally:
-            outcome_stop = stop_group(proc, grace=STOP_GRACE_S)
-        outcome.stopped_on_term = outcome_stop
+            stopped = stop_group(proc, grace=STOP_GRACE_S)
+        outcome.stopped_on_term = stopped
         if outcome.rule is not None:
             outcome.output = tail(log)
         return outcome
@@ -117,6 +117,7 @@ def _probe(
     log: Path,
     limits: Limits,
     started: float,
+    forwarded: set[int],
 ) -> BootOutcome:
     shown = " ".join(image.argv())[:300]
     deadline = started + limits.start_s
@@ -131,7 +132,7 @@ def _probe(
         if ns.call(lambda: port_open(port)):
             break
         if time.monotonic() > deadline:
-            listening = sorted(p for p, _ in _listening(proc.pid))
+            listening = sorted({p for p, _ in _listening(proc.pid)} - forwarded)
             seen = (
                 f"it listens on {', '.join(map(str, listening))}"
                 if listening
@@ -179,9 +180,10 @@ def _health(
     deadline = started + limits.health_s
     last = ""
     while True:
-        if proc.poll() is not None:
+        if proc.poll() is not None:  # a crash once the port is open is still the start failing
+            shown = " ".join(image.argv())[:300]
             return BootOutcome(
-                "SMOKE-HEALTH", f"the app exited (code {proc.returncode}) during its health check"
+                "SMOKE-START", f"`{shown}` exited with code {proc.returncode} after port {port} opened"
             )
         if nsenter:
             ok, last = _run_check(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 KEY_LENGTH = 32  # hex digits: short paths keep many layers inside one overlay mount's option page
 PRUNE_AFTER_S = 30 * 24 * 3600
+STALE_RUN_S = 6 * 3600  # scratch space of a smoke boot that died without cleaning up
 
 
 def chain(previous: str, *parts: object) -> str:
@@ -53,14 +54,21 @@ class LayerStore:
         return path
 
     def prune(self, max_age_s: float = PRUNE_AFTER_S) -> int:
-        """Remove layers unused for ``max_age_s``; how many were removed."""
-        cutoff = time.time() - max_age_s
-        removed = 0
-        for entry in self.root.iterdir():
+        """Remove layers unused for ``max_age_s`` and scratch folders of smoke boots that died
+        more than a few hours ago; how many were removed."""
+        return _remove_older(self.root, time.time() - max_age_s) + _remove_older(
+            self.root.parent / "runs", time.time() - STALE_RUN_S
+        )
+
+
+def _remove_older(folder: Path, cutoff: float) -> int:
+    removed = 0
+    if folder.is_dir():
+        for entry in folder.iterdir():
             try:
                 if entry.stat().st_mtime < cutoff:
                     shutil.rmtree(entry, ignore_errors=True)
                     removed += 1
             except OSError:
                 continue
-        return removed
+    return removed

@@ -28,6 +28,7 @@ from contracts.payloads import Finding
 
 # Smoke boots are whole builds: a few at a time, whatever the QA handler's concurrency.
 _SLOTS = threading.BoundedSemaphore(2)
+_PRUNED: set[Path] = set()  # caches already pruned by this process
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,9 @@ def _with_sandbox(
     sandbox = Sandbox(options.cache, folders=folders)
     try:
         store = LayerStore(sandbox.cache)
+        if sandbox.cache not in _PRUNED:
+            _PRUNED.add(sandbox.cache)
+            store.prune()
         builder = Builder(
             dockerfile, BuildContext(project, files), sandbox, store, deadline=started + options.timeout_s
         )
