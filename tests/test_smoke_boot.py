@@ -303,6 +303,23 @@ def test_go_project_is_skipped_with_the_reason(tmp_path: Path, cache: Path) -> N
     assert failing(findings) == []
 
 
+def test_without_root_the_boot_is_skipped_saying_why(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As an unprivileged user (a QA container's uid 10001): an INFO skip naming why, no crash."""
+    from agents.qa.smoke import run as smoke_run
+
+    monkeypatch.setattr(smoke_run.os, "geteuid", lambda: 10001)
+    project, files = python_project(tmp_path)
+    findings = run(files, project, cache)
+    skipped = only(findings, "SMOKE-SKIPPED")
+    assert skipped.message == (
+        "smoke boot skipped: the sandbox cannot be set up here (it needs root and overlayfs): "
+        "running as uid 10001, not root"
+    )
+    assert failing(findings) == []
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets as random_secrets
 import tempfile
@@ -110,8 +111,15 @@ def _with_sandbox(
         stand_ins = toolchains(dockerfile, needed(dockerfile, target))
     except BuildSkipped as exc:
         return [report.skipped(str(exc))]
+    if os.geteuid() != 0:
+        raise SandboxUnavailable(f"running as uid {os.geteuid()}, not root")
     folders = tuple(sorted({f for t in stand_ins.values() for f in t.folders}))
-    sandbox = Sandbox(options.cache, folders=folders)
+    try:
+        sandbox = Sandbox(options.cache, folders=folders)
+    except OSError as exc:
+        raise SandboxUnavailable(
+            f"the smoke cache {options.cache} is not usable: {exc.strerror or exc}"
+        ) from None
     try:
         store = LayerStore(sandbox.cache)
         if sandbox.cache not in _PRUNED:
@@ -188,6 +196,9 @@ _VERSION_REFUSED = re.compile(
 )
 
 
+_INSTALLERS = {"python": "pyenv, or the distribution's package", "node": "nvm, or the distribution's package"}
+
+
 def _refused_stand_in(stand_ins: Iterable[Toolchain], output: str) -> str | None:
     """Why a failed install is not the artifacts' fault: the machine's interpreter is another
     major.minor than the image's and the installer refused it for its version (else None)."""
@@ -197,7 +208,8 @@ def _refused_stand_in(stand_ins: Iterable[Toolchain], output: str) -> str | None
     t = other[0]
     return (
         f"the install refused this machine's {t.family} {t.version}, standing in for {t.image}; "
-        f"install {t.family} {t.image_version} here (e.g. with pyenv or nvm) to smoke-boot this project"
+        f"install {t.family} {t.image_version} here ({_INSTALLERS.get(t.family, 'its installer')}) "
+        "to smoke-boot this project"
     )
 
 
