@@ -73,6 +73,7 @@ async def run_tasks(url: str, *, n: int, validators: str, timeout_s: float) -> d
             knowledge_db=Path(tmp) / "knowledge.sqlite3",
             validators=validators,
             security_checkov=validators == "all",
+            smoke_boot=False,  # a load benchmark measures the bus and the agents, not installs
         )
         config = BusConfig(nats_url=url)
         orchestra = Orchestra(list(AGENTS), config, settings, provision=True)

@@ -188,9 +188,13 @@ class Artifact(Model):
 
 
 class ArtifactSetCompleted(Model):
+    """The generated files for a project. ``project`` is the project folder relative to the
+    workspace (QA builds and starts the app from it); absent in sets from older producers."""
+
     targets: list[Target] = Field(max_length=16)
     files: list[Artifact] = Field(max_length=256)
     service: ServiceSpec
+    project: Path | None = None
 
 
 class Finding(Model):

@@ -13,6 +13,9 @@ from bus.embedded import EmbeddedServer
 from bus.runtime import Bus
 
 ROOT = Path(__file__).resolve().parent.parent
+# Agents started as processes by tests read their settings from the environment: no smoke boot
+# (an install and a start per task) unless a test asks for one.
+os.environ.setdefault("ORCHESTRA_SMOKE_BOOT", "false")
 EXAMPLES = ROOT / "examples"
 
 

@@ -67,6 +67,8 @@ async def start_orchestra(
     config = BusConfig(nats_url=server.url, ack_wait_s=10, nak_delays_s=(0.1, 0.3, 1.0), fetch_timeout_s=0.3)
     # checkov costs seconds per task: tests that want it ask for it (security_checkov=True).
     settings_overrides.setdefault("security_checkov", False)
+    # The smoke boot installs and starts each app: tests that want it ask for it (smoke_boot=True).
+    settings_overrides.setdefault("smoke_boot", False)
     settings = AgentSettings(
         workspace=workspace,
         knowledge_db=tmp / "knowledge.sqlite3",

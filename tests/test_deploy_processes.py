@@ -72,6 +72,7 @@ class Agents:
             resolved[key] = value
         resolved["NATS_URL"] = self.nats_url
         resolved["ORCHESTRA_HTTP_PORT"] = str(port)
+        resolved["ORCHESTRA_SMOKE_BOOT"] = "false"  # the processes test the deployment, not the apps
         resolved.update(self.overrides)
         return command, resolved, port
 

@@ -814,7 +814,9 @@ async def test_every_agent_with_its_own_user_takes_a_task_to_ready(deploy_nats, 
 
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    settings = AgentSettings(workspace=workspace, knowledge_db=tmp_path / "k.sqlite3", sweep_interval_s=0.3)
+    settings = AgentSettings(
+        workspace=workspace, knowledge_db=tmp_path / "k.sqlite3", sweep_interval_s=0.3, smoke_boot=False
+    )
     agents = [
         Orchestra([name], config_for(deploy_nats, name, publish_attempts=5, publish_timeout_s=5.0), settings)
         for name in AGENTS

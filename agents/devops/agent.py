@@ -125,7 +125,12 @@ class DevOps(Worker):
             return
         ctx.emit(
             EventType.ARTIFACT_SET_COMPLETED,
-            ArtifactSetCompleted(targets=state.requirement.targets, files=files, service=service),
+            ArtifactSetCompleted(
+                targets=state.requirement.targets,
+                files=files,
+                service=service,
+                project=state.requirement.project,
+            ),
         )
         ctx.note(NoteKind.EDIT, f"Edit: {len(files)} files - " + ", ".join(f.path for f in files))
         previous = state.move(S.VALIDATING)

@@ -29,6 +29,8 @@ FAST_ENV = {
     "ORCHESTRA_FETCH_TIMEOUT_S": "0.3",
     "ORCHESTRA_PUBLISH_TIMEOUT_S": "2",
     "ORCHESTRA_SWEEP_INTERVAL_S": "0.5",
+    # The fault suite is about delivery, not apps: no smoke boot (an install and a start per task).
+    "ORCHESTRA_SMOKE_BOOT": "false",
 }
 
 

@@ -1,0 +1,331 @@
+"""Start the built image's command in the sandbox, wait for its port, run its health check, stop it.
+
+The app runs as the image's USER, in its own network namespace (agents.qa.smoke.netns), with
+the image's ENV plus the compose environment and dummy secret files. The health check is the
+Dockerfile's own HEALTHCHECK command, run inside the app's namespaces (``nsenter``) exactly as
+the container engine runs it; when it fails, a plain GET of its URL says what the app answered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from agents.qa.smoke.environment import AppConfig
+from agents.qa.smoke.image import StageState
+from agents.qa.smoke.netns import Forwarder, NetNamespace, port_open
+from agents.qa.smoke.sandbox import (
+    SETUP_FAILED,
+    Sandbox,
+    SandboxUnavailable,
+    read_file,
+    stop_group,
+    tail,
+)
+
+STOP_GRACE_S = 5.0
+_LISTEN = "0A"
+
+
+@dataclass
+class BootOutcome:
+    """What happened: ``rule`` names the failed step (None when it passed), ``message`` says
+    what ran and what it printed, ``output`` is the tail of the app's output (unmasked: the
+    report masks it). Seconds per step; ``notes`` for the INFO summary."""
+
+    rule: str | None
+    message: str
+    output: str = ""
+    port: int | None = None
+    start_s: float | None = None
+    health_s: float | None = None
+    stopped_on_term: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds of the boot: seconds for the port to open, for the health check to pass."""
+
+    start_s: float = 60.0
+    health_s: float = 30.0
+
+
+def boot(image: StageState, sandbox: Sandbox, config: AppConfig, limits: Limits) -> BootOutcome:
+    """Start, probe and stop the app; never leaves a process or namespace behind."""
+    argv = image.argv()
+    if not argv:
+        return BootOutcome("SMOKE-START", "the runtime stage has no CMD or ENTRYPOINT: nothing to start")
+    try:
+        uid, gid = image.ids()
+    except KeyError as exc:
+        return BootOutcome("SMOKE-START", f"USER {image.user}: {exc.args[0]}")
+    port = _port(image, config)
+    if port is None:
+        return BootOutcome("SMOKE-PORT", "no port to wait for: no EXPOSE, no PORT and no health check URL")
+    run_layer = _run_layer(sandbox, config)
+    env = _env(image, config, uid)
+    ns = NetNamespace()
+    forwarders: list[Forwarder] = []
+    try:
+        for service in config.backing:
+            with contextlib.suppress(OSError):  # a second service on the same port: the first one wins
+                forwarders.append(Forwarder(ns, service.port))
+        command = sandbox.argv(
+            image.layers, run_layer, argv, env=env, cwd=image.workdir, uid=uid, gid=gid, host_files=()
+        )
+        log = sandbox.scratch / "app.log"
+        started = time.monotonic()
+        with log.open("wb") as out:
+            proc = ns.call(
+                lambda: subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        ours = {service.port for service in config.backing}
+        try:
+            outcome = _probe(proc, ns, image, env, port, (uid, gid), log, limits, started, ours)
+        finally:
+            stopped = stop_group(proc, grace=STOP_GRACE_S)
+        outcome.stopped_on_term = stopped
+        if outcome.rule is not None:
+            outcome.output = tail(log)
+        return outcome
+    finally:
+        for forwarder in forwarders:
+            forwarder.close()
+        ns.close()
+
+
+def _probe(
+    proc: subprocess.Popen[bytes],
+    ns: NetNamespace,
+    image: StageState,
+    env: dict[str, str],
+    port: int,
+    ids: tuple[int, int],
+    log: Path,
+    limits: Limits,
+    started: float,
+    forwarded: set[int],
+) -> BootOutcome:
+    shown = " ".join(image.argv())[:300]
+    deadline = started + limits.start_s
+    while True:
+        code = proc.poll()
+        if code is not None:
+            if code == SETUP_FAILED and "orchestra-sandbox:" in tail(log, 3):
+                raise SandboxUnavailable(tail(log, 1))
+            return BootOutcome(
+                "SMOKE-START", f"`{shown}` exited with code {code} before port {port} opened", port=port
+            )
+        if ns.call(lambda: port_open(port)):
+            break
+        if time.monotonic() > deadline:
+            listening = sorted({p for p, _ in _listening(proc.pid)} - forwarded)
+            seen = (
+                f"it listens on {', '.join(map(str, listening))}"
+                if listening
+                else "it listens on no TCP port"
+            )
+            return BootOutcome(
+                "SMOKE-PORT",
+                f"`{shown}` is running but nothing accepted connections on port {port} "
+                f"within {limits.start_s:.0f}s; {seen}",
+                port=port,
+            )
+        time.sleep(0.2)
+    start_s = time.monotonic() - started
+    addresses = {address for p, address in _listening(proc.pid) if p == port}
+    if addresses and addresses <= {"127.0.0.1", "::1"}:
+        return BootOutcome(
+            "SMOKE-PORT",
+            f"`{shown}` listens on {' and '.join(sorted(addresses))} port {port} only: unreachable from "
+            "outside its container (published ports, Kubernetes probes); bind 0.0.0.0",
+            port=port,
+            start_s=start_s,
+        )
+    outcome = _health(proc, ns, image, env, port, ids, limits)
+    outcome.port, outcome.start_s = port, start_s
+    return outcome
+
+
+def _health(
+    proc: subprocess.Popen[bytes],
+    ns: NetNamespace,
+    image: StageState,
+    env: dict[str, str],
+    port: int,
+    ids: tuple[int, int],
+    limits: Limits,
+) -> BootOutcome:
+    check = image.healthcheck
+    url = image.health_url()
+    if not check:
+        return BootOutcome(
+            None, f"port {port} open", notes=["no HEALTHCHECK in the runtime stage: port only"]
+        )
+    nsenter = shutil.which("nsenter")
+    started = time.monotonic()
+    deadline = started + limits.health_s
+    last = ""
+    while True:
+        if proc.poll() is not None:  # a crash once the port is open is still the start failing
+            shown = " ".join(image.argv())[:300]
+            return BootOutcome(
+                "SMOKE-START", f"`{shown}` exited with code {proc.returncode} after port {port} opened"
+            )
+        if nsenter:
+            ok, last = _run_check(
+                nsenter, proc.pid, check, env, ids, timeout=max(1.0, deadline - time.monotonic())
+            )
+        else:
+            ok, last = _get(ns, url) if url else (True, "no nsenter here and no URL in the check: port only")
+        if ok:
+            shown = f"GET {url}" if url else " ".join(check)[:200]
+            return BootOutcome(None, f"health check `{shown}` passed", health_s=time.monotonic() - started)
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    answer = _get(ns, url)[1] if url else ""
+    shown = " ".join(check)[:300]
+    detail = f"; GET {url} -> {answer}" if answer else ""
+    printed = last.strip()[-300:] or "no output"
+    return BootOutcome(
+        "SMOKE-HEALTH",
+        f"health check `{shown}` kept failing for {limits.health_s:.0f}s: {printed}{detail}",
+        health_s=time.monotonic() - started,
+    )
+
+
+def _run_check(
+    nsenter: str,
+    pid: int,
+    check: tuple[str, ...],
+    env: dict[str, str],
+    ids: tuple[int, int],
+    *,
+    timeout: float,
+) -> tuple[bool, str]:
+    """Run the HEALTHCHECK command inside the app's mount and network namespaces, as its user."""
+    uid, gid = ids
+    argv = [nsenter, f"--target={pid}", "--mount", "--net", "--root", "--wd"]
+    if uid or gid:
+        argv += [f"--setuid={uid}", f"--setgid={gid}"]
+    try:
+        done = subprocess.run(
+            [*argv, "--", *check],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=min(timeout, 30),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False, "the health check command timed out"
+    return done.returncode == 0, (done.stderr or done.stdout)[-2000:]
+
+
+def _get(ns: NetNamespace, url: str | None) -> tuple[bool, str]:
+    """GET ``url`` from inside the namespace: (2xx?, "<status> <reason>: <body start>")."""
+    if not url:
+        return False, ""
+    parts = urlsplit(url)
+
+    def request() -> tuple[bool, str]:
+        connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=5)
+        try:
+            connection.request("GET", parts.path or "/", headers={"User-Agent": "orchestra-smoke"})
+            response = connection.getresponse()
+            body = response.read(200).decode("utf-8", errors="replace").strip()
+            return 200 <= response.status < 300, f"{response.status} {response.reason}: {body[:120]}"
+        except OSError as exc:
+            return False, f"no answer ({exc})"
+        finally:
+            connection.close()
+
+    return ns.call(request)
+
+
+def _port(image: StageState, config: AppConfig) -> int | None:
+    """The port the artifacts probe: the health check URL's, else EXPOSE, else PORT."""
+    url = image.health_url()
+    if url:
+        port = urlsplit(url).port
+        if port:
+            return port
+    if image.expose:
+        return image.expose[0]
+    value = config.env.get("PORT") or image.env.get("PORT") or ""
+    return int(value) if value.isdigit() else None
+
+
+def _run_layer(sandbox: Sandbox, config: AppConfig) -> Path:
+    """The app's writable layer, seeded with /etc/hosts (backing service names) and secret files."""
+    layer = sandbox.new_layer(sandbox.scratch / "run-layer")
+    names = " ".join(dict.fromkeys(b.name for b in config.backing))
+    hosts = (
+        f"127.0.0.1\tlocalhost orchestra-smoke {names}\n::1\tlocalhost ip6-localhost ip6-loopback {names}\n"
+    )
+    (layer / "host" / "etc").mkdir(parents=True, exist_ok=True)
+    (layer / "host" / "etc" / "hosts").write_text(hosts, encoding="utf-8")
+    for path, value in config.secret_files.items():
+        target = layer / "root" / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(value, encoding="utf-8")
+        target.chmod(0o444)
+    return layer
+
+
+def _env(image: StageState, config: AppConfig, uid: int) -> dict[str, str]:
+    env = {**image.env, **config.env}
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    env.setdefault("HOSTNAME", "orchestra-smoke")
+    env.setdefault("HOME", _home(image, uid))
+    return env
+
+
+def _home(image: StageState, uid: int) -> str:
+    if uid == 0:
+        return "/root"
+    for line in (read_file(image.layers, "/etc/passwd") or "").splitlines():
+        fields = line.split(":")
+        if len(fields) > 5 and fields[2] == str(uid):
+            return fields[5]
+    return "/"
+
+
+def _listening(pid: int) -> list[tuple[int, str]]:
+    """(port, address) of every listening TCP socket in ``pid``'s network namespace."""
+    found: list[tuple[int, str]] = []
+    for table, width in (("tcp", 8), ("tcp6", 32)):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == _LISTEN:
+                address, _, port = fields[1].partition(":")
+                found.append((int(port, 16), _address(address, width)))
+    return found
+
+
+def _address(hex_address: str, width: int) -> str:
+    if width == 8:
+        return ".".join(str(int(hex_address[i : i + 2], 16)) for i in (6, 4, 2, 0))
+    if hex_address == "0" * 32:
+        return "::"
+    if hex_address == "00000000000000000000000001000000":
+        return "::1"
+    return hex_address
