@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from agents.devops.admit import refusal
 from agents.devops.detect import Detected, go, node, python
 from agents.devops.detect.scan import OS_VARS
 from agents.devops.facts import ProjectFacts, dns_name
@@ -41,8 +42,10 @@ def inspect_project(root: Path, overrides: ServiceSpec | None = None) -> Project
     Detects language and version, framework, dependency manager, start and test commands (exec
     form), port, health and metrics paths, the environment variable names the code reads (never
     values) and backing services. Fields set in ``overrides`` replace what detection found.
-    Raises :class:`InspectionError` for a missing path, a file instead of a directory, or a project
-    neither detection nor ``overrides`` describe well enough.
+    Raises :class:`InspectionError` for a missing path, a file instead of a directory, a project
+    neither detection nor ``overrides`` describe well enough, or facts that cannot go on the bus (over
+    a contract limit, or holding a secret-looking value: see :mod:`agents.devops.admit`).
+    What the bounded reading of the tree skipped is stated in ``assumptions``.
     """
     overrides = overrides or ServiceSpec()
     root = Path(root)
@@ -54,7 +57,12 @@ def inspect_project(root: Path, overrides: ServiceSpec | None = None) -> Project
     found = _detect(tree, overrides.language)
     if found is None:
         found = _from_overrides(tree, overrides)
-    return _resolve(found, overrides, folder=tree.root.name)
+    found.assumptions += tree.skipped()
+    facts = _resolve(found, overrides, folder=tree.root.name)
+    why = refusal(facts)
+    if why is not None:
+        raise InspectionError(why)
+    return facts
 
 
 def _detect(tree: ProjectTree, language: str | None) -> Detected | None:
