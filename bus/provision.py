@@ -18,6 +18,7 @@ from nats.js.errors import APIError, BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
 from bus.config import BusConfig
+from contracts.limits import TASK_STATE_MAX_BYTES
 from contracts.subjects import DLQ_STREAM, DLQ_SUBJECTS, EVENTS_STREAM, EVENTS_SUBJECTS, TASKS_BUCKET
 
 log = structlog.get_logger("bus.provision")
@@ -116,7 +117,7 @@ async def ensure_task_bucket(js: JetStreamContext, config: BusConfig) -> KeyValu
         history=1,
         storage=StorageType.FILE,
         replicas=config.replicas,
-        max_value_size=256 * 1024,
+        max_value_size=TASK_STATE_MAX_BYTES,
     )
     try:
         return await js.create_key_value(kv_config)

@@ -9,7 +9,7 @@ with :func:`clip_to`; input that does not fit (151 environment variable names wh
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -20,6 +20,8 @@ T = TypeVar("T")
 # What an envelope adds around its payload (ids, type, source, time): well under this.
 ENVELOPE_ROOM = 1024
 MAX_PAYLOAD_BYTES = MAX_EVENT_BYTES - ENVELOPE_ROOM
+# The largest value of the task-state bucket (one task's deployment state, kept by DevOps).
+TASK_STATE_MAX_BYTES = 256 * 1024
 
 
 def clip(text: str, limit: int) -> str:
@@ -31,9 +33,12 @@ def clip(text: str, limit: int) -> str:
 
 def max_length(model: type[BaseModel], field: str) -> int | None:
     """The ``max_length`` the contract gives ``model.field`` (a string's characters or a list's
-    items), or None when it has none."""
-    limits = [getattr(m, "max_length", None) for m in model.model_fields[field].metadata]
-    found = [n for n in limits if n is not None]
+    items), also through ``| None`` (``output_dir: Path | None``), or None when it has none."""
+    info = model.model_fields[field]
+    metadata = list(info.metadata)
+    for arg in get_args(info.annotation):  # X | None: the bound is on X's Annotated metadata
+        metadata += getattr(arg, "__metadata__", ())
+    found = [n for n in (getattr(m, "max_length", None) for m in metadata) if n is not None]
     return min(found) if found else None
 
 
