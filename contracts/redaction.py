@@ -89,7 +89,10 @@ _NAME_LIKE = re.compile(
 class Detector:
     """One secret pattern. The named group ``secret`` is what gets masked; ``key`` (if any) is the
     variable name. ``assignment`` detectors match ``name = value`` shapes and only fire on literals.
-    ``rule``, ``severity`` and ``fix`` are what the security scanner reports for a hit."""
+    ``rule``, ``severity`` and ``fix`` are what the security scanner reports for a hit.
+    ``triggers``: case-folded substrings one of which every match contains; a text without any is
+    not searched (most strings, and most of an artifact, hold none: the masking of every incoming
+    event is on the hot path)."""
 
     rule: str
     name: str
@@ -97,7 +100,11 @@ class Detector:
     severity: Severity
     fix: str
     assignment: bool = False
+    triggers: tuple[str, ...] = ()
 
+
+# The words SECRET_KEY_PATTERN looks for, as substrings: a name holding a secret has one of them.
+SECRET_WORDS = ("pass", "pwd", "secret", "token", "key", "cred", "bearer")
 
 _VALUE = r"""(?P<q>["'])?(?P<secret>(?(q)[^"'\n]*|[^\s"',;{}\[\]]+))(?(q)(?P=q))"""
 
@@ -108,6 +115,7 @@ DETECTORS: tuple[Detector, ...] = (
         re.compile(r"(?<![A-Z0-9])(?P<secret>(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})(?![A-Z0-9])"),
         Severity.CRITICAL,
         "remove the key, rotate it in IAM, and use an IAM role / OIDC federation instead",
+        triggers=("akia", "asia", "abia", "acca"),
     ),
     Detector(
         "SEC-SECRET-002",
@@ -118,6 +126,7 @@ DETECTORS: tuple[Detector, ...] = (
         ),
         Severity.CRITICAL,
         "remove the key material; mount it from a secret store (Kubernetes Secret, Secrets Manager)",
+        triggers=("-----begin",),
     ),
     Detector(
         "SEC-SECRET-003",
@@ -127,6 +136,7 @@ DETECTORS: tuple[Detector, ...] = (
         ),
         Severity.CRITICAL,
         "revoke the token; use the workflow's GITHUB_TOKEN or a `${{ secrets.NAME }}` reference",
+        triggers=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ),
     Detector(
         "SEC-SECRET-004",
@@ -136,6 +146,7 @@ DETECTORS: tuple[Detector, ...] = (
         ),
         Severity.CRITICAL,
         "revoke the token/webhook and inject it from a secret store at runtime",
+        triggers=("xox", "hooks.slack.com"),
     ),
     Detector(
         "SEC-SECRET-005",
@@ -143,6 +154,7 @@ DETECTORS: tuple[Detector, ...] = (
         re.compile(r"(?<![A-Za-z0-9_])(?P<secret>AIza[0-9A-Za-z_-]{35}|(?:sk|rk)_live_[0-9A-Za-z]{24,})"),
         Severity.CRITICAL,
         "revoke the key and reference it from a secret store",
+        triggers=("aiza", "_live_"),
     ),
     Detector(
         "SEC-SECRET-006",
@@ -152,6 +164,7 @@ DETECTORS: tuple[Detector, ...] = (
         ),
         Severity.HIGH,
         "do not embed tokens; obtain them at runtime",
+        triggers=("eyj",),
     ),
     Detector(
         "SEC-SECRET-007",
@@ -160,6 +173,7 @@ DETECTORS: tuple[Detector, ...] = (
         Severity.HIGH,
         "pass the token from a secret (environment variable filled by the secret store)",
         assignment=True,
+        triggers=("bearer",),
     ),
     Detector(
         "SEC-SECRET-008",
@@ -170,6 +184,7 @@ DETECTORS: tuple[Detector, ...] = (
         Severity.HIGH,
         "build the URL from a password injected as a secret (e.g. `${DB_PASSWORD}`), not a literal",
         assignment=True,
+        triggers=("://",),
     ),
     Detector(
         "SEC-SECRET-009",
@@ -182,6 +197,7 @@ DETECTORS: tuple[Detector, ...] = (
         Severity.HIGH,
         "use `valueFrom` (secretKeyRef / Secrets Manager ARN) instead of a literal `value`",
         assignment=True,
+        triggers=("value",),
     ),
     Detector(
         "SEC-SECRET-010",
@@ -195,26 +211,9 @@ DETECTORS: tuple[Detector, ...] = (
         Severity.HIGH,
         "replace the literal with a reference (CI secret, Kubernetes Secret, Secrets Manager/SSM ARN)",
         assignment=True,
+        triggers=SECRET_WORDS,
     ),
 )
-
-# A text none of the detectors can match has none of these (lower-cased): a few substring tests
-# instead of ten patterns, since the masking of every incoming event is on the hot path and almost
-# every string in it is clean. One per detector: 001, 002, 003, 004 (and 008: a URL), 005, 006, 007,
-# and the secret words of SECRET_KEY_PATTERN that 009 and 010 need in a key.
-_TRIGGERS = (
-    "akia", "asia", "abia", "acca", "-----begin", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
-    "xox", "://", "aiza", "_live_", "eyj", "bearer",
-    "pass", "pwd", "secret", "token", "key", "cred",
-)  # fmt: skip
-
-
-def _may_hold_secret(text: str) -> bool:
-    lowered = text.lower()
-    for trigger in _TRIGGERS:  # noqa: SIM110 - a plain loop is twice as fast as any() here
-        if trigger in lowered:
-            return True
-    return False
 
 
 def entropy(value: str) -> float:
@@ -310,11 +309,19 @@ class Hit:
     key: str | None
 
 
+def _any_in(triggers: tuple[str, ...], lowered: str) -> bool:
+    for trigger in triggers:  # noqa: SIM110 - a plain loop is twice as fast as any() here
+        if trigger in lowered:
+            return True
+    return False
+
+
 def find(text: str, *, strict: bool = True) -> Iterator[Hit]:
     """Every detector hit in ``text``. ``strict`` (artifacts) needs strong literals; otherwise any literal."""
-    if not _may_hold_secret(text):
-        return
+    lowered = text.casefold()  # several patterns ignore case: compare folded text
     for detector in DETECTORS:
+        if not _any_in(detector.triggers, lowered):
+            continue
         for match in detector.pattern.finditer(text):
             key = match.groupdict().get("key")
             if detector.assignment:
