@@ -9,15 +9,15 @@ from typing import Any
 
 import structlog
 
-REDACTED = "[REDACTED]"
+from contracts.redaction import MASK, SECRET_KEY_PATTERN, redact
+
+REDACTED = MASK
 
 
 def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: mask values under secret-looking keys and secret-looking substrings."""
-    from agents.security.secrets_scan import SECRET_KEY_PATTERN, redact
-
     for key, value in list(event_dict.items()):
         if SECRET_KEY_PATTERN.search(key):
             event_dict[key] = REDACTED

@@ -13,6 +13,10 @@ agent's module only says what it does with each event::
 Events a handler emits are published (each PubAck awaited, in order) after it returns and
 before its input is acked. Their ids derive from the input's id, so a redelivered input
 re-emits the same ids and JetStream's duplicate window drops the repeats.
+
+Ingestion: a handler gets its event with secret-looking values masked (contracts.redaction),
+whatever client sent it, so nothing a handler copies into a follow-up event or its state can carry
+one. Artifact contents are the exception: the reviewers must see them as generated.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from typing import Any, ClassVar, TypeVar
 import structlog
 
 from agents.settings import AgentSettings
+from bus.errors import Reject
 from bus.observer import ConsumerObserver
 from bus.runtime import Bus
 from contracts import Envelope, EventType, Source
 from contracts.envelope import EVENT_CLASSES
 from contracts.ids import derived_id
+from contracts.limits import clip_to
 from contracts.payloads import KnowledgeNote, Model, StatusChanged
+from contracts.redaction import mask_event
 from contracts.subjects import ROUTES, Route
 from contracts.vocabulary import DeploymentState, NoteKind
 
@@ -94,13 +101,19 @@ class Context:
     def status(
         self, state: DeploymentState, previous: DeploymentState | None, reason: str, **extra: Any
     ) -> Envelope:
+        # A reason is derived text ("task received: " + the task): clipped to its own bound.
         payload = StatusChanged(
-            state=state, previous=previous, agent=self.worker.name, reason=reason, **extra
+            state=state,
+            previous=previous,
+            agent=self.worker.name,
+            reason=clip_to(StatusChanged, "reason", reason),
+            **extra,
         )
         return self.emit(EventType.STATUS_CHANGED, payload)
 
     def note(self, kind: NoteKind, text: str) -> Envelope:
         """A knowledge note, as the seed's ``knowledge-manager.js store TEXT --type KIND``."""
+        text = clip_to(KnowledgeNote, "text", text)
         return self.emit(
             EventType.KNOWLEDGE_NOTE, KnowledgeNote(kind=kind, text=text, agent=self.worker.name)
         )
@@ -159,6 +172,10 @@ class Worker:
         handler = self._handlers.get(str(event.type))
         if handler is None:
             return  # not ours (a wide filter): ack and move on
+        try:
+            event = mask_event(event)
+        except ValueError as exc:
+            raise Reject(str(exc)) from None
         ctx = Context(self, event)
         with structlog.contextvars.bound_contextvars(
             agent=self.name, task_id=event.task_id, event_id=event.id, event_type=str(event.type)

@@ -4,39 +4,30 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from nats.js.api import DeliverPolicy
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from bus.config import BusConfig
-from bus.errors import one_line
 from bus.runtime import Bus
 from bus.watch import OrderedFeed
 from contracts import ContractError, Envelope, EventType, Source, decode, new_event, new_id
 from contracts.envelope import Token
 from contracts.ids import derived_id
+from contracts.limits import checked
 from contracts.payloads import KnowledgeNote, ServiceSpec, StatusChanged, TaskRequested
+from contracts.redaction import mask_model
 from contracts.subjects import EVENTS_STREAM, RPC_KNOWLEDGE_HISTORY, RPC_KNOWLEDGE_SEARCH, status_filter
 from contracts.vocabulary import CIProvider, NoteKind, Strategy, Target
 
-T = TypeVar("T")
 _TASK_ID: TypeAdapter[str] = TypeAdapter(Token)
 
 
 def client_source(agent: str = "client") -> Source:
     return Source(agent=agent, instance=f"{socket.gethostname()}:{os.getpid()}")
-
-
-def checked(what: str, build: Callable[[], T]) -> T:
-    """Build a contract model from caller input; a bad value raises :class:`ContractError` with one
-    line naming the field, instead of pydantic's multi-line report."""
-    try:
-        return build()
-    except ValidationError as exc:
-        raise ContractError(one_line(exc, what)) from None
 
 
 def task_id_checked(task_id: str) -> str:
@@ -81,6 +72,8 @@ class OrchestraClient:
     ) -> str:
         """Publish ``task.requested`` and return the task id once the server stored it.
 
+        Secret-looking values (a key in the text, a password in a start command) are masked as
+        ``[REDACTED]`` before anything is published: the bus never carries them.
         The event id derives from the task id: submitting the same ``task_id`` again (a retry after
         a lost PubAck) is the same event, which the server's duplicate window drops."""
         task_id = task_id_checked(task_id) if task_id else new_id()
@@ -97,15 +90,17 @@ class OrchestraClient:
                 service=service,
             ),
         )
+        payload = mask_model(payload)
         event = new_event(EventType.TASK_REQUESTED, payload, task_id=task_id, source=self.source)
         await self.bus.publish(event.model_copy(update={"id": derived_id(task_id, "task.requested")}))
         return task_id
 
     async def note(self, text: str, *, kind: NoteKind, agent: str, task_id: str | None = None) -> str:
-        """Store a knowledge note (the seed's ``knowledge-manager.js store``); returns its event id."""
+        """Store a knowledge note (the seed's ``knowledge-manager.js store``); returns its event id.
+        Secret-looking values in ``text`` are masked before it is published."""
         event = new_event(
             EventType.KNOWLEDGE_NOTE,
-            checked("note", lambda: KnowledgeNote(kind=kind, text=text, agent=agent)),
+            mask_model(checked("note", lambda: KnowledgeNote(kind=kind, text=text, agent=agent))),
             task_id=task_id_checked(task_id) if task_id else "notes",
             source=self.source,
         )

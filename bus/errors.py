@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
-
-def one_line(exc: ValidationError, what: str) -> str:
-    """Pydantic's multi-line report as one line: the first error, where it is, how many more."""
-    errors = exc.errors(include_url=False, include_input=False)
-    where = ".".join(str(p) for p in errors[0]["loc"])
-    at = f"{where}: " if where else ""
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"invalid {what}: {at}{errors[0]['msg']}{more}"
+# Pydantic's report as one line, naming the size, the limit and by how much (one definition, in
+# contracts, for the bus and the agents).
+from contracts.limits import one_line as one_line
 
 
 class ConfigError(ValueError):

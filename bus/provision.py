@@ -32,6 +32,7 @@ from nats.js.errors import APIError, BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
 from bus.config import BusConfig
+from contracts.limits import TASK_STATE_MAX_BYTES
 from contracts.subjects import (
     DLQ_STREAM,
     DLQ_SUBJECTS,
@@ -202,7 +203,7 @@ def task_bucket_config(config: BusConfig) -> KeyValueConfig:
         history=1,
         storage=StorageType.FILE,
         replicas=config.replicas,
-        max_value_size=256 * 1024,
+        max_value_size=TASK_STATE_MAX_BYTES,
     )
 
 

@@ -59,12 +59,14 @@ def copy_example(name: str, workspace: Path) -> str:
 
 
 async def start_orchestra(
-    tmp: Path, *, agents: list[str] | None = None, **settings_overrides
+    tmp: Path, *, agents: list[str] | None = None, ack_wait_s: float = 10, **settings_overrides
 ) -> AsyncIterator[Running]:
     server = EmbeddedServer(store_dir=tmp / "nats").start()
     workspace = tmp / "workspace"
     workspace.mkdir()
-    config = BusConfig(nats_url=server.url, ack_wait_s=10, nak_delays_s=(0.1, 0.3, 1.0), fetch_timeout_s=0.3)
+    config = BusConfig(
+        nats_url=server.url, ack_wait_s=ack_wait_s, nak_delays_s=(0.1, 0.3, 1.0), fetch_timeout_s=0.3
+    )
     # checkov costs seconds per task: tests that want it ask for it (security_checkov=True).
     settings_overrides.setdefault("security_checkov", False)
     # The smoke boot installs and starts each app: tests that want it ask for it (smoke_boot=True).
@@ -91,3 +93,25 @@ def final(statuses: list[Envelope]) -> StatusChanged:
     payload = statuses[-1].payload
     assert isinstance(payload, StatusChanged)
     return payload
+
+
+async def assert_delivered_once(running: Running, agents: list[str], *, within: float = 30.0) -> None:
+    """Once every consumer of ``agents`` has settled (nothing pending, nothing unacked), each handled
+    every message of its subject exactly once: no handler failed or blocked past its ack wait
+    (either would show as a redelivery), and nothing was dead-lettered."""
+    from contracts.subjects import DLQ_STREAM, EVENTS_STREAM, ROUTES
+    from tests.faults.helpers import stream_count, until
+
+    js = running.client.bus.js
+    consumers = [c for agent in agents for c in ROUTES[agent].consumers()]
+
+    async def settled() -> bool:
+        infos = [await js.consumer_info(EVENTS_STREAM, durable) for durable, _ in consumers]
+        return all(i.num_pending == 0 and i.num_ack_pending == 0 for i in infos)
+
+    await until(settled, within=within, what="the agents' consumers to settle")
+    for durable, subject in consumers:
+        info = await js.consumer_info(EVENTS_STREAM, durable)
+        messages = await stream_count(js, EVENTS_STREAM, subject)
+        assert info.delivered.consumer_seq == messages, f"{durable}: {info.delivered.consumer_seq} deliveries"
+    assert await stream_count(js, DLQ_STREAM) == 0, "something was dead-lettered"

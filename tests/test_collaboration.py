@@ -3,12 +3,18 @@ and its causal chain in the knowledge store."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from contracts.payloads import ServiceSpec
+from agents.devops.generate import sha256_text
+from contracts import EventType, Source, new_event, new_id
+from contracts.payloads import Artifact, ArtifactSetCompleted, ServiceSpec
+from contracts.subjects import EVENTS_STREAM
+from contracts.vocabulary import Target
+from tests.faults.helpers import raw_messages, until
 from tests.orchestra_fixtures import Running, copy_example, final, start_orchestra
 
 pytestmark = pytest.mark.nats
@@ -99,28 +105,60 @@ async def test_qa_failure_names_the_file_and_rule(running: Running) -> None:
     await assert_closed_chain(running, statuses[0].task_id)
 
 
-async def test_security_block_on_a_secret_literal(running: Running) -> None:
-    """A start command carrying a credential literal passes the linters but security blocks it."""
+async def test_a_start_command_with_a_key_is_refused_at_planning_and_never_travels(running: Running) -> None:
+    """Invariant: a start command carrying a credential literal (an AWS key id) ends failed at
+    planning, naming start_command; the key is masked by the client library, so no event and no
+    stored row holds it."""
+    key = "AKIA" + "IOSFODNN7EXAMPLE"
     project = copy_example("fastapi-service", running.workspace)
     statuses = await running.run_task(
         "Containerize the Python FastAPI application",
         project,
         output_dir="out",
         service=ServiceSpec(
-            start_command=[
-                "uvicorn",
-                "app.main:app",
-                "--host",
-                "0.0.0.0",
-                "--header",
-                "x-key:AKIAIOSFODNN7EXAMPLE",
-            ]
+            start_command=["uvicorn", "app.main:app", "--host", "0.0.0.0", "--header", f"x-key:{key}"]
         ),
     )
     end = final(statuses)
-    assert end.state.value == "failed"
-    assert "security blocked" in end.reason
-    assert any(f.severity.value in ("high", "critical") and f.fix for f in end.findings), end.findings
+    assert (end.state.value, end.agent) == ("failed", "architect"), end
+    assert "start_command holds a secret-looking value" in end.reason and "\n" not in end.reason
+    stream = b"".join(m.data or b"" for m in await raw_messages(running.client.bus.js, EVENTS_STREAM))
+    assert b"x-key:[REDACTED]" in stream and key.encode() not in stream
+    rows = await running.stored(statuses[0].task_id)
+    assert "requirement.issued" not in {r["type"] for r in rows}
+
+
+@pytest.fixture
+async def reviewers(tmp_path: Path) -> AsyncIterator[Running]:
+    async for r in start_orchestra(tmp_path, agents=["security", "knowledge"]):
+        yield r
+
+
+async def test_security_blocks_an_artifact_set_with_a_secret_literal(reviewers: Running) -> None:
+    """Invariant: an artifact set whose Dockerfile holds a key literal (from a buggy or hostile
+    producer) gets a failing security report with a high or critical finding that has a fix and
+    does not repeat the key: reviewers see artifacts as generated, masking does not hide them."""
+    running = reviewers
+    key = "AKIA" + "IOSFODNN7EXAMPLE"
+    content = f'FROM python:3.12-slim\nENV AWS_ACCESS_KEY_ID={key}\nCMD ["python", "-m", "app"]\n'
+    artifact = Artifact(path="Dockerfile", content=content, sha256=sha256_text(content), target=Target.DOCKER)
+    event = new_event(
+        EventType.ARTIFACT_SET_COMPLETED,
+        ArtifactSetCompleted(targets=[Target.DOCKER], files=[artifact], service=ServiceSpec(name="app")),
+        task_id=new_id(),
+        source=Source(agent="devops", instance="test"),
+    )
+    await running.client.bus.publish(event)
+
+    async def security_report() -> dict | None:
+        rows = await running.stored(event.task_id, until_terminal=False)
+        return next((r for r in rows if r["type"] == "report.security"), None)
+
+    report = (await until(security_report, within=60, what="the security report"))["payload"]
+    assert report["passed"] is False
+    blocking = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    assert any(f["rule"] == "SEC-SECRET-001" and f["fix"] for f in blocking), report["findings"]
+    assert key not in json.dumps(report)
 
 
 @pytest.fixture

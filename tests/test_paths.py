@@ -133,7 +133,8 @@ async def test_escaping_projects_and_output_dirs_end_failed_with_the_reason(
     running: Running, tmp_path: Path
 ) -> None:
     """Invariant: a task whose project or output dir leaves the workspace (``..``, absolute, a
-    symlink out) ends failed, naming the path and that it is outside; nothing is written outside."""
+    symlink out) ends failed at planning, naming the path and that it is outside, before DevOps, QA
+    or security did any work on it; nothing is written outside."""
     workspace = running.workspace
     project = copy_example("fastapi-service", workspace)
     outside = tmp_path / "outside"
@@ -146,9 +147,9 @@ async def test_escaping_projects_and_output_dirs_end_failed_with_the_reason(
         ({"project": "../outside/fastapi-service"}, "project path", "architect"),
         ({"project": str(outside / "fastapi-service")}, "project path", "architect"),
         ({"project": "project-link"}, "project path", "architect"),
-        ({"project": project, "output_dir": "../outside/out"}, "output dir", "devops"),
-        ({"project": project, "output_dir": "/tmp"}, "output dir", "devops"),
-        ({"project": project, "output_dir": "out-link/deploy"}, "output dir", "devops"),
+        ({"project": project, "output_dir": "../outside/out"}, "output dir", "architect"),
+        ({"project": project, "output_dir": "/tmp"}, "output dir", "architect"),
+        ({"project": project, "output_dir": "out-link/deploy"}, "output dir", "architect"),
     ]
     for kwargs, what, agent in cases:
         kw = dict(kwargs)
@@ -157,6 +158,8 @@ async def test_escaping_projects_and_output_dirs_end_failed_with_the_reason(
         assert end.state.value == "failed", (kwargs, end)
         assert end.agent == agent and what in end.reason and "outside" in end.reason, (kwargs, end.reason)
         assert "\n" not in end.reason
+        states = [s.payload.state.value for s in statuses]
+        assert states == ["received", "planning", "failed"], (kwargs, states)
     assert sorted(p.name for p in outside.iterdir()) == ["fastapi-service"], "something was written outside"
     assert sorted(p.name for p in (outside / "fastapi-service").iterdir()) == sorted(
         p.name for p in (workspace / project).iterdir() if p.name != ".orchestra-manifest.json"

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 from agents.architect.planner import NotUnderstood, Plan, plan
 from agents.paths import PathEscape, resolve_inside
 from agents.worker import Context, Worker, handles
 from contracts import Envelope, EventType
-from contracts.payloads import DecisionRecorded, RequirementIssued, ServiceSpec, TaskRequested
+from contracts.limits import TASK_STATE_MAX_BYTES, checked, max_length
+from contracts.payloads import (
+    CredentialRequested,
+    DecisionRecorded,
+    Model,
+    RequirementIssued,
+    ServiceSpec,
+    StatusChanged,
+    TaskRequested,
+)
 from contracts.vocabulary import DeploymentState, NoteKind, Target
+
+if TYPE_CHECKING:
+    from agents.devops.facts import ProjectFacts
 
 S = DeploymentState
 
@@ -90,10 +104,18 @@ class Architect(Worker):
         ctx.status(S.PLANNING, S.RECEIVED, "architect is planning")
         try:
             project = resolve_inside(self.settings.workspace, task.project, what="project path")
+            # Refused here, before DevOps, QA and security spend any work on a task that cannot land.
+            output_dir = task.output_dir or task.project
+            output = resolve_inside(self.settings.workspace, output_dir, what="output dir")
+            fits_contract(StatusChanged, "output_dir", str(output), "output dir")
             if not project.is_dir():
                 raise FileNotFoundError(f"project path {task.project!r} is not a directory")
             the_plan = plan(task)
-            facts = self._inspect(project, task.service)
+            # Inspection reads the project (files, bounded): off the event loop, so the consumer's
+            # heartbeat keeps the message in progress however long it takes.
+            found = await asyncio.to_thread(self._inspect, project, task.service)
+            facts = found.to_spec()
+            check_credentials(facts, the_plan)
         except (NotUnderstood, PathEscape, FileNotFoundError, ValueError) as exc:
             ctx.status(S.FAILED, S.PLANNING, str(exc))
             ctx.note(NoteKind.STATUS, f"Status: task failed in planning - {exc}")
@@ -105,6 +127,8 @@ class Architect(Worker):
             f"Architecture: {the_plan.platform}, {the_plan.strategy.value} deployment, "
             f"targets {', '.join(t.value for t in the_plan.targets)}, CI {the_plan.ci.value}",
         )
+        if found.assumptions:  # defaults taken and files inspection skipped: on record, searchable
+            ctx.note(NoteKind.DECISION, "Inspection assumptions: " + "; ".join(found.assumptions))
         ctx.emit(
             EventType.REQUIREMENT_ISSUED,
             RequirementIssued(
@@ -119,10 +143,48 @@ class Architect(Worker):
             ),
         )
 
-    def _inspect(self, project, overrides: ServiceSpec | None) -> ServiceSpec:
+    def _inspect(self, project: Path, overrides: ServiceSpec | None) -> ProjectFacts:
         from agents.devops.inspect import InspectionError, inspect_project
 
         try:
-            return inspect_project(project, overrides).to_spec()
+            return inspect_project(project, overrides)
         except InspectionError as exc:
             raise ValueError(str(exc)) from None
+
+
+def fits_contract(model: type[Model], field: str, value: str, what: str) -> None:
+    """Refuse ``value`` (one line: how long, the limit, by how much) when it will not fit
+    ``model.field`` of an event the task leads to."""
+    limit = max_length(model, field)
+    if limit is not None and len(value) > limit:
+        n = len(value)
+        raise ValueError(f"{what} resolves to {n:,} characters, over the limit of {limit:,} by {n - limit:,}")
+
+
+# What a task's state holds besides its credential references (requirement, facts, slimmed reports).
+STATE_ROOM = 64 * 1024
+
+
+def check_credentials(facts: ServiceSpec, the_plan: Plan) -> None:
+    """Refuse, at planning, a task whose credential references would not fit their event (more
+    secrets x environments x target families than ``credential.issued`` carries, a secret store key
+    longer than a name) or the task state DevOps keeps them in: the credential manager or DevOps
+    could only fail it later, over and over, with the task failing at its deadline."""
+    from agents.credentials.policy import issue
+
+    request = checked(
+        "credential request",
+        lambda: CredentialRequested(
+            service=facts.name or "app",
+            env_vars=list(facts.env_vars or []),
+            targets=list(the_plan.targets),
+            environments=list(the_plan.environments),
+        ),
+    )
+    issued = checked("credential references for this task", lambda: issue(request))
+    size, limit = len(issued.model_dump_json().encode()), TASK_STATE_MAX_BYTES - STATE_ROOM
+    if size > limit:
+        raise ValueError(
+            f"credential references for this task ({len(issued.secrets):,}) take {size:,} bytes, over "
+            f"the {limit:,} a task's state keeps by {size - limit:,}: fewer secrets or environments"
+        )

@@ -17,7 +17,7 @@ app = typer.Typer(help="Search and add to the knowledge store.", no_args_is_help
 def scrubbed(text: str, what: str) -> str:
     """``text`` with secret-looking values masked before it goes on the bus (DESIGN.md rule 6: the
     bus, and so the knowledge store, never carries a secret); says so on stderr when it did."""
-    from agents.security.secrets_scan import MASK, redact
+    from contracts.redaction import MASK, redact
 
     clean = redact(text)
     if clean != text:

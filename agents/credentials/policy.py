@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from contracts.limits import clip_to
 from contracts.payloads import CredentialIssued, CredentialRequested, SecretRef
 from contracts.vocabulary import SecretKind, Target
 
@@ -99,4 +100,8 @@ def issue(request: CredentialRequested) -> CredentialIssued:
         if secrets
         else "No secrets detected: nothing to rotate."
     )
-    return CredentialIssued(secrets=refs, config_vars=config, rotation_procedure=procedure)
+    return CredentialIssued(
+        secrets=refs,
+        config_vars=config,
+        rotation_procedure=clip_to(CredentialIssued, "rotation_procedure", procedure),
+    )

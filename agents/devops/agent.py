@@ -18,6 +18,7 @@ from bus.errors import Unavailable
 from contracts import ContractError, Envelope, EventType, decode
 from contracts.envelope import EVENT_CLASSES
 from contracts.ids import derived_id
+from contracts.limits import check_payload_size, checked
 from contracts.payloads import (
     Artifact,
     ArtifactSetCompleted,
@@ -85,7 +86,8 @@ class DevOps(Worker):
         ctx.status(S.GENERATING, S.PLANNING, f"devops inspecting {req.project} for {', '.join(req.targets)}")
         try:
             project = resolve_inside(self.settings.workspace, req.project, what="project path")
-            facts = inspect_project(project, req.service)
+            # Reading the project is file I/O and CPU: off the event loop, so heartbeats go on.
+            facts = await asyncio.to_thread(inspect_project, project, req.service)
         except (InspectionError, PathEscape, OSError) as exc:
             self._fail(ctx, state, f"project inspection failed: {exc}")
             await ctx.flush()
@@ -158,9 +160,17 @@ class DevOps(Worker):
             config_vars=tuple(creds.config_vars),
         )
         files = [
-            Artifact(path=g.path, content=g.content, sha256=g.sha256, target=g.target) for g in generate(spec)
+            checked(
+                f"artifact {g.path}",
+                lambda g=g: Artifact(path=g.path, content=g.content, sha256=g.sha256, target=g.target),
+            )
+            for g in generate(spec)
         ]
-        return files, facts.to_spec()
+        service = facts.to_spec()
+        # The set travels as one event: refuse it here, in one line, rather than at publish time.
+        whole = ArtifactSetCompleted(targets=req.targets, files=files, service=service)
+        check_payload_size(whole, "artifact set")
+        return files, service
 
     # -- QA and security reports -> ready | failed ------------------------------------------
 

@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 from pydantic import ValidationError
 
+from agents.devops.admit import refusal
 from agents.devops.detect import Detected, go, node, python
 from agents.devops.detect.scan import OS_VARS
 from agents.devops.facts import ProjectFacts, dns_name
@@ -66,8 +67,11 @@ def inspect_project(root: Path, overrides: ServiceSpec | None = None) -> Project
     form), port, health probe and metrics path, the environment variable names the code reads
     (never values) and backing services. Explicit ``overrides`` (command-line flags or a task's
     service fields) win over the project's ``.orchestra.yaml``, which wins over detection.
-    Raises :class:`InspectionError` for a missing path, a file instead of a directory, or a project
-    neither detection nor overrides describe well enough; the message names the flag that fixes it.
+    Raises :class:`InspectionError` for a missing path, a file instead of a directory, a project
+    neither detection nor overrides describe well enough (the message names the flag that fixes
+    it), or facts that cannot go on the bus (over a contract limit, or holding a secret-looking
+    value: see :mod:`agents.devops.admit`). What the bounded reading of the tree skipped is stated
+    in ``assumptions``.
     """
     root = Path(root)
     if not root.exists():
@@ -83,7 +87,12 @@ def inspect_project(root: Path, overrides: ServiceSpec | None = None) -> Project
         found = _from_overrides(tree, overrides)
     if app_dir != ".":
         _lift(found, context, app_dir)
-    return _resolve(found, overrides, folder=context.root.name, app_dir=app_dir)
+    found.assumptions += context.skipped() + (tree.skipped() if tree is not context else [])
+    facts = _resolve(found, overrides, folder=context.root.name, app_dir=app_dir)
+    why = refusal(facts)
+    if why is not None:
+        raise InspectionError(why)
+    return facts
 
 
 def fix(field: str, example: str = "") -> str:

@@ -19,6 +19,7 @@ import aiosqlite
 from agents.knowledge.summary import kind_of, summarize
 from contracts import Envelope
 from contracts.payloads import KnowledgeNote
+from contracts.redaction import keep_nothing, mask_event
 
 SCHEMA = """
 PRAGMA journal_mode = WAL;
@@ -63,6 +64,9 @@ def _author(event: Envelope) -> str:
 
 
 def _row(event: Envelope) -> tuple[Any, ...]:
+    # Whatever a client sent (one in another language may not mask), nothing secret-looking is
+    # written: every string of the event, artifact contents included, is masked first.
+    event = mask_event(event, keep=keep_nothing)
     return (
         event.id,
         str(event.type),
