@@ -102,7 +102,7 @@ class OrchestraClient:
         return task_id
 
     async def note(self, text: str, *, kind: NoteKind, agent: str, task_id: str | None = None) -> str:
-        """Store a knowledge note (the seed's ``knowledge-manager.js store``); returns its event id."""
+        """Publish a ``knowledge.note`` for the knowledge store; returns its event id."""
         event = new_event(
             EventType.KNOWLEDGE_NOTE,
             checked("note", lambda: KnowledgeNote(kind=kind, text=text, agent=agent)),

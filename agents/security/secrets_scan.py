@@ -1,6 +1,6 @@
 """Secret detection shared by artifact scanning and log redaction: one detector table, two uses.
 
-- ``scan(files)``: findings for secret values in generated artifacts (DESIGN.md rule 6: only
+- ``scan(files)``: findings for secret values in generated artifacts (docs/artifacts.md: only
   references travel). Assignment detectors only fire on literals that look like real secrets
   (length >= 8, entropy >= 3 bits/char, mixed character classes or long), never on references
   (``${{ secrets.X }}``, ``${VAR}``, ``{{ .Values.x }}``, ``valueFrom``/``secretKeyRef``,
