@@ -27,7 +27,7 @@ install: $(STAMP)
 
 node-packages: $(NODE_STAMPS)
 
-# checkov pins old packages, so it lives in its own tool venv (ARTIFACTS.md).
+# checkov pins old packages, so it lives in its own tool venv (docs/artifacts.md: validators).
 $(CHECKOV):
 	test -x $(TOOLS)/checkov/bin/python || $(PYTHON) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/python -m pip install --quiet --upgrade pip

@@ -1,4 +1,4 @@
-"""The seed's "Performance Metrics", computed from the events the knowledge store keeps. Pure: rows in,
+"""The orchestra's performance figures, computed from the events the knowledge store keeps. Pure: rows in,
 figures out (``orchestra report`` reads the rows, agents/cli/report.py prints them).
 
 - deployment success rate: tasks that ended ``ready`` or ``deployed`` among those that ended (target >95%);

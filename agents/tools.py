@@ -3,7 +3,7 @@
 Tools come from PyPI and are installed next to the running interpreter (the venv's ``bin/``), so
 they are looked up in ``Path(sys.executable).parent`` first: that works in a venv, in a container
 and under ``python -m`` alike, without relying on ``PATH``. checkov pins old packages and lives in
-its own tool venv (ARTIFACTS.md): ``$ORCHESTRA_CHECKOV``, then ``<repo>/.tools/checkov/bin/checkov``,
+its own tool venv (docs/artifacts.md): ``$ORCHESTRA_CHECKOV``, then ``<repo>/.tools/checkov/bin/checkov``,
 then ``PATH``.
 
 Tools are always called with an argument list, never through a shell.

@@ -112,7 +112,7 @@ class Context:
         return self.emit(EventType.STATUS_CHANGED, payload)
 
     def note(self, kind: NoteKind, text: str) -> Envelope:
-        """A knowledge note, as the seed's ``knowledge-manager.js store TEXT --type KIND``."""
+        """A ``knowledge.note`` of ``kind`` attributed to this agent."""
         text = clip_to(KnowledgeNote, "text", text)
         return self.emit(
             EventType.KNOWLEDGE_NOTE, KnowledgeNote(kind=kind, text=text, agent=self.worker.name)

@@ -96,8 +96,8 @@ class OrchestraClient:
         return task_id
 
     async def note(self, text: str, *, kind: NoteKind, agent: str, task_id: str | None = None) -> str:
-        """Store a knowledge note (the seed's ``knowledge-manager.js store``); returns its event id.
-        Secret-looking values in ``text`` are masked before it is published."""
+        """Publish a ``knowledge.note`` for the knowledge store; returns its event id. Secret-looking
+        values in ``text`` are masked before it is published."""
         event = new_event(
             EventType.KNOWLEDGE_NOTE,
             mask_model(checked("note", lambda: KnowledgeNote(kind=kind, text=text, agent=agent))),

@@ -1,6 +1,6 @@
 """Consuming events: durable pull consumers, ack after success, nak with back-off, dead letters.
 
-Delivery rules (DESIGN.md):
+Delivery rules (docs/architecture.md, "Delivery rules"):
 - ack only after the handler returned (its effects committed, its follow-up events acked);
 - a handler that raises -> ``nak(delay)`` with back-off, until ``max_deliver``;
 - bytes that are not a valid event, a :class:`~bus.errors.Reject`, or the last allowed

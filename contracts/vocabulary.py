@@ -31,7 +31,8 @@ class CIProvider(StrEnum):
 
 
 class DeploymentState(StrEnum):
-    """The deployment status of one task (DESIGN.md, "Deployment status")."""
+    """The deployment status of one task: received -> planning -> generating -> validating -> ready or
+    failed; deploying, deployed and rolled_back are reserved for an agent that applies the artifacts."""
 
     RECEIVED = "received"
     PLANNING = "planning"
@@ -83,7 +84,7 @@ class Severity(StrEnum):
 
 
 class NoteKind(StrEnum):
-    """The seed's knowledge-manager types."""
+    """What a knowledge note records: an edit (files written), a decision, a status, or a completion."""
 
     EDIT = "edit"
     DECISION = "decision"

@@ -1,5 +1,5 @@
 """Every artifact of every example, for every strategy and CI provider, through every offline
-validator of ARTIFACTS.md with zero findings (QA's validator library runs each tool once per batch).
+validator (docs/artifacts.md) with zero findings (QA's validator library runs each tool once per batch).
 
 Marked ``validators``: these call hadolint, check-jsonschema, kubernetes-validate, cfn-lint,
 botocore, python-hcl2, yamllint and checkov. ExternalSecret is the only custom resource the

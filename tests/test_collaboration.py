@@ -41,7 +41,7 @@ async def assert_closed_chain(running: Running, task_id: str) -> list[dict]:
     return rows
 
 
-SEED_FLOWS = [
+TASK_FLOWS = [
     ("Containerize the Python FastAPI application", {"Dockerfile", ".dockerignore", "docker-compose.yml"}),
     ("Set up CI/CD for the project", {"Dockerfile", ".github/workflows/ci-cd.yml"}),
     (
@@ -63,8 +63,8 @@ SEED_FLOWS = [
 
 
 @pytest.mark.validators
-@pytest.mark.parametrize(("text", "expected"), SEED_FLOWS, ids=[t for t, _ in SEED_FLOWS])
-async def test_seed_and_combined_flows_end_ready(running: Running, text: str, expected: set[str]) -> None:
+@pytest.mark.parametrize(("text", "expected"), TASK_FLOWS, ids=[t for t, _ in TASK_FLOWS])
+async def test_typical_and_combined_flows_end_ready(running: Running, text: str, expected: set[str]) -> None:
     project = copy_example("fastapi-service", running.workspace)
     statuses = await running.run_task(text, project, output_dir="out")
     end = final(statuses)

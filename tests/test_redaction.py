@@ -1,4 +1,4 @@
-"""Secrets never travel on the bus, in logs, or in the knowledge store (DESIGN.md rule 6).
+"""Secrets never travel on the bus, in logs, or in the knowledge store: only references do.
 
 Known random secret values are fed in where a person would put them (a project's .env read by its
 code, a task text and a note with keys in them, log calls with password fields); then every place

@@ -1,4 +1,4 @@
-"""`orchestra knowledge`: the seed's shared memory (search, store) on the knowledge subscriber."""
+"""`orchestra knowledge`: search and add to the shared memory the knowledge subscriber keeps."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ app = typer.Typer(help="Search and add to the knowledge store.", no_args_is_help
 
 
 def scrubbed(text: str, what: str) -> str:
-    """``text`` with secret-looking values masked before it goes on the bus (DESIGN.md rule 6: the
+    """``text`` with secret-looking values masked before it goes on the bus (only references travel: the
     bus, and so the knowledge store, never carries a secret); says so on stderr when it did."""
     from contracts.redaction import MASK, redact
 
@@ -63,7 +63,7 @@ def store(
     nats_url: str | None = NatsUrl,
     as_json: bool = JsonOut,
 ) -> None:
-    """Store a note, as the seed's `knowledge-manager.js store TEXT --type T --agent A`."""
+    """Store a note of kind T attributed to agent A (docs/events.md: `knowledge.note`)."""
 
     @run
     async def body() -> int:

@@ -1,4 +1,4 @@
-"""`orchestra report`: the seed's Performance Metrics from the knowledge store's SQLite file.
+"""`orchestra report`: success rate, time per stage, throughput and failures from the knowledge file.
 
 Reads the file directly (read-only use of :class:`~agents.knowledge.store.KnowledgeStore`), so it
 works with the orchestra stopped, on a copy of a production file, or beside a running subscriber

@@ -58,7 +58,7 @@ _COLUMNS = "seq, id, type, kind, task_id, causation_id, agent, occurred_at, text
 
 
 def _author(event: Envelope) -> str:
-    # A note is attributed to the agent it names (the seed's `--agent devops-engineer`).
+    # A note is attributed to the agent it names (`orchestra knowledge store --agent devops-engineer`).
     payload = event.payload
     return payload.agent if isinstance(payload, KnowledgeNote) else event.source.agent
 

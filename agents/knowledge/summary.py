@@ -17,7 +17,7 @@ from contracts.payloads import (
 
 
 def kind_of(event: Envelope) -> str:
-    """The seed's note type for an event: edit, decision, status, completion (or the event family)."""
+    """The note kind of an event: edit, decision, status, completion (or the event family)."""
     p = event.payload
     if isinstance(p, KnowledgeNote):
         return p.kind.value

@@ -1,4 +1,4 @@
-"""QA: runs the offline validators of ARTIFACTS.md on each artifact set and reports per file,
+"""QA: runs the offline validators (docs/artifacts.md) on each artifact set and reports per file,
 then proves the set works with a smoke boot (agents.qa.smoke): install, start, port, health."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The command-line validators (ARTIFACTS.md): hadolint, check-jsonschema, cfn-lint, yamllint.
+"""The command-line validators (docs/artifacts.md): hadolint, check-jsonschema, cfn-lint, yamllint.
 
 Each runs once over its whole batch of files, in the workspace root, and its machine-readable
 output (JSON, or yamllint's parsable lines) becomes findings. A missing executable gives

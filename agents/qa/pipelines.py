@@ -41,8 +41,8 @@ def is_jenkinsfile(path: str) -> bool:
 
 
 def jenkinsfile(path: str, content: str) -> list[Finding]:
-    """Structural check of a declarative Jenkinsfile (ARTIFACTS.md): ``pipeline { agent; options { timeout };
-    stages { stage }; post { always; failure } }`` and secrets only through ``credentials()``."""
+    """Structural check of a declarative Jenkinsfile (docs/artifacts.md): ``pipeline { agent; options {
+    timeout }; stages { stage }; post { always; failure } }`` and secrets only through ``credentials()``."""
     text = groovy.strip_comments(content)
     pipeline = groovy.block(text, "pipeline")
     if pipeline is None:

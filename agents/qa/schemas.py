@@ -1,4 +1,4 @@
-"""The in-process validators (ARTIFACTS.md): kubernetes-validate, botocore's ECS shapes, python-hcl2, JSON.
+"""The in-process validators (docs/artifacts.md): kubernetes-validate, botocore's ECS shapes, HCL, JSON.
 
 These are Python libraries, so they run in this process on the artifact text: no files, no
 subprocess start-up. A library that is not installed gives ``tool-missing`` findings.

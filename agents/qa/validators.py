@@ -1,4 +1,4 @@
-"""Validate generated deployment artifacts with the offline validators of ARTIFACTS.md.
+"""Validate generated deployment artifacts with the offline validators (docs/artifacts.md).
 
 Public API (stable; the QA agent and the DevOps generator tests use it)::
 

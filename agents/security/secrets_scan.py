@@ -1,6 +1,6 @@
 """Secret findings in generated artifacts, on the shared detector table of :mod:`contracts.redaction`.
 
-- ``scan(files)``: findings for secret values in artifacts (DESIGN.md rule 6: only references
+- ``scan(files)``: findings for secret values in artifacts (docs/artifacts.md: only references
   travel), with the strict thresholds of ``contracts.redaction.find``.
 - ``scan_for_values(text, values)``: which known secret values (raw, base64 or URL-encoded) occur.
 

@@ -72,7 +72,7 @@ SYSTEM_USER = "sys"
 
 API = "$JS.API"
 KV_STREAM = TASKS_BUCKET_STREAM
-# The agent whose state machine lives in the task-state bucket (DESIGN: "owned by DevOps").
+# The agent whose state machine lives in the task-state bucket (docs/architecture.md: DevOps owns it).
 KV_OWNERS = frozenset({"devops"})
 # Calls an agent makes beyond what its route implies, each with the code that makes it.
 EXTRA_PUBLISH: dict[str, tuple[str, ...]] = {
