@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class AgentSettings(BaseModel):
@@ -21,6 +21,8 @@ class AgentSettings(BaseModel):
     security_checkov: let security also run checkov when it is installed [ORCHESTRA_SECURITY_CHECKOV].
     validators: QA's validators, "all" or "fast" (only the in-process checks, no command-line
       tool: for benchmarks and quick local loops, never for a real review) [ORCHESTRA_VALIDATORS].
+    id_key: the deployment's secret key for follow-up event ids (agents/idkey.py), the same in
+      every agent process; at least 16 characters [ORCHESTRA_ID_KEY, or ORCHESTRA_ID_KEY_FILE].
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -35,6 +37,14 @@ class AgentSettings(BaseModel):
     security_checkov: bool = True
     validators: Literal["all", "fast"] = "all"
     instance: str = Field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    id_key: SecretStr | None = None
+
+    @field_validator("id_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("the id key needs at least 16 characters")  # never echo the value
+        return value
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> AgentSettings:
@@ -44,5 +54,8 @@ class AgentSettings(BaseModel):
             key = "ORCHESTRA_" + field.upper()
             if env.get(key):
                 values[field] = env[key]
+        # Compose `secrets:` and Kubernetes secret volumes hand the id key over as a file.
+        if env.get("ORCHESTRA_ID_KEY_FILE") and "id_key" not in values:
+            values["id_key"] = Path(env["ORCHESTRA_ID_KEY_FILE"]).read_text(encoding="utf-8").strip()
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -24,13 +24,14 @@ from typing import Any, ClassVar, TypeVar
 import structlog
 
 from agents.settings import AgentSettings
+from bus.errors import Reject
 from bus.observer import ConsumerObserver
 from bus.runtime import Bus
 from contracts import Envelope, EventType, Source
 from contracts.envelope import EVENT_CLASSES
 from contracts.ids import derived_id
 from contracts.payloads import KnowledgeNote, Model, StatusChanged
-from contracts.subjects import ROUTES, Route
+from contracts.subjects import ROUTES, Route, owners
 from contracts.vocabulary import DeploymentState, NoteKind
 
 log = structlog.get_logger("agents.worker")
@@ -66,7 +67,7 @@ class Context:
         index = self._emitted
         self._emitted += 1
         event = EVENT_CLASSES[event_type](
-            id=derived_id(self.event.id, salt or f"{self.worker.name}:{index}"),
+            id=self.worker.derive_id(self.event.id, salt or f"{self.worker.name}:{index}"),
             type=event_type,
             task_id=self.event.task_id,
             causation_id=self.event.id,
@@ -131,6 +132,12 @@ class Worker:
         self.handled = 0
         self.failed = 0
         self.started_at = time.monotonic()
+        key = settings.id_key
+        self._id_key = key.get_secret_value().encode() if key is not None else None
+
+    def derive_id(self, parent: str, salt: str) -> str:
+        """The id of an event caused by ``parent``, keyed with the deployment's id key (if any)."""
+        return derived_id(parent, salt, self._id_key)
 
     async def start(self) -> None:
         """Create this agent's durable consumers and start handling."""
@@ -159,6 +166,14 @@ class Worker:
         handler = self._handlers.get(str(event.type))
         if handler is None:
             return  # not ours (a wide filter): ack and move on
+        allowed = owners(event.type)
+        if allowed is not None and event.source.agent not in allowed:
+            # Only the agent the subject table names publishes this type (the server's per-user
+            # permissions enforce the same on a secured bus): a forgery, never acted on.
+            self.failed += 1
+            raise Reject(
+                f"{event.type} from {event.source.agent!r}: only {', '.join(sorted(allowed))} publishes it"
+            )
         ctx = Context(self, event)
         with structlog.contextvars.bound_contextvars(
             agent=self.name, task_id=event.task_id, event_id=event.id, event_type=str(event.type)

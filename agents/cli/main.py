@@ -62,6 +62,13 @@ def up(
     settings = AgentSettings.from_env(
         workspace=workspace.resolve(), knowledge_db=knowledge_db, http_port=http_port
     )
+    if settings.id_key is None:  # one key per store, kept next to it (agents/idkey.py)
+        from pydantic import SecretStr
+
+        from agents.idkey import KEY_FILE, load_or_create
+
+        key = load_or_create(store_dir.resolve().parent / KEY_FILE)
+        settings = settings.model_copy(update={"id_key": SecretStr(key)})
     server = None if nats_url else EmbeddedServer(store_dir=store_dir.resolve()).start()
     config = bus_config(nats_url or server.url)  # type: ignore[union-attr]
     if server:
