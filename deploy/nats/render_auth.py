@@ -44,6 +44,7 @@ from contracts.subjects import (
     Route,
     agent_status_subject,
     dlq_subject,
+    durable_name,
     event_filter,
     inbox_prefix,
 )
@@ -64,10 +65,20 @@ API = "$JS.API"
 KV_STREAM = f"KV_{TASKS_BUCKET}"
 # The agent whose state machine lives in the task-state bucket (DESIGN: "owned by DevOps").
 KV_OWNERS = frozenset({"devops"})
+# Reading one stored event by sequence (or the first on a subject): bus/publisher.py compares what a
+# duplicate PubAck points at, the architect and the client look up a task's first task.requested,
+# devops reads back its artifact set.
+READ_BACK = f"{API}.STREAM.MSG.GET.{EVENTS_STREAM}"
 # Calls an agent makes beyond what its route implies, each with the code that makes it.
 EXTRA_PUBLISH: dict[str, tuple[str, ...]] = {
-    # agents/devops/agent.py reads back the artifact set it published, by stream sequence.
-    "devops": (f"{API}.STREAM.MSG.GET.{EVENTS_STREAM}",),
+    # agents/devops/silence.py: the consumer state of the agents devops waits for (deadlines).
+    "devops": tuple(
+        f"{API}.CONSUMER.INFO.{EVENTS_STREAM}.{durable_name(r.agent, t)}"
+        for r in ROUTES.values()
+        if not r.consumes_everything
+        for t in r.consumes
+        if t in ROUTES["devops"].publishes
+    ),
 }
 MICRO = "$SRV.>"
 
@@ -143,6 +154,8 @@ def agent_user(route: Route) -> User:
         publish += _durable(durable, filter_subject)
     if route.agent in KV_OWNERS:
         publish += _task_bucket()
+    if route.publishes:  # it publishes events: duplicate PubAcks are compared with what is stored
+        publish.append(READ_BACK)
     publish += EXTRA_PUBLISH.get(route.agent, ())
     publish.append(inbox)
     subscribe = [inbox, MICRO, status_endpoint(route.agent)]
@@ -171,6 +184,7 @@ def client_user() -> User:
         f"{API}.STREAM.NAMES",
         f"{API}.STREAM.INFO.{EVENTS_STREAM}",
         f"{API}.STREAM.INFO.{DLQ_STREAM}",
+        READ_BACK,
         # watch: an ordered consumer is ephemeral and nats-py names no filter in this subject.
         f"{API}.CONSUMER.CREATE.{EVENTS_STREAM}",
         f"$JS.FC.{EVENTS_STREAM}.>",
