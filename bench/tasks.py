@@ -7,6 +7,14 @@ artifacts, the validators' threads (their subprocesses are separate processes an
 
 Each task is "Containerize the Python FastAPI application" on one copy of examples/fastapi-service
 with its own output dir. Streams and the task-state bucket are fresh for each run.
+
+Without ``--nats-url`` it starts its own nats-server (temporary store). A backlog run, every agent
+alive, with the bus (not the validators) under load::
+
+    python -m bench.tasks --tasks 2000 --validators fast    # fast: no checkov, QA in-process checks
+
+prints ``ready`` / ``failed`` counts (and the failure reasons): none may fail while every agent is
+alive, however long the queues get.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +63,11 @@ async def fresh_state(url: str) -> None:
         await bus.close(timeout_s=5)
 
 
-async def run_tasks(url: str, *, n: int, validators: str, timeout_s: float) -> dict[str, Any]:
-    """Submit ``n`` tasks at once to an embedded orchestra; returns the figures of the run."""
+async def run_tasks(
+    url: str, *, n: int, validators: str, timeout_s: float, deadlines: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """Submit ``n`` tasks at once to an embedded orchestra; returns the figures of the run.
+    ``deadlines``: AgentSettings overrides (credentials_deadline_s, validation_deadline_s)."""
     from agents.runner import AGENTS, Orchestra
     from agents.settings import AgentSettings
     from bus.client import OrchestraClient
@@ -70,6 +82,7 @@ async def run_tasks(url: str, *, n: int, validators: str, timeout_s: float) -> d
             knowledge_db=Path(tmp) / "knowledge.sqlite3",
             validators=validators,
             security_checkov=validators == "all",
+            **(deadlines or {}),
         )
         config = BusConfig(nats_url=url)
         orchestra = Orchestra(list(AGENTS), config, settings)
@@ -111,11 +124,13 @@ async def run_tasks(url: str, *, n: int, validators: str, timeout_s: float) -> d
 
     latencies = [(finished[t][0] - at) * 1000 for t, at in submitted.items() if t in finished]
     states = [state for _, state, _ in finished.values()]
-    failures = sorted({reason[:160] for _, state, reason in finished.values() if state != "ready"})
+    reasons = Counter(reason[:160] for _, state, reason in finished.values() if state != "ready")
+    failures = [f"{count} x {reason}" for reason, count in reasons.most_common()]
     return {
         "tasks": n,
         "finished": len(finished),
         "ready": states.count("ready"),
+        "failed": states.count("failed"),
         "tasks_per_s": len(finished) / (ended - started) if ended > started else 0.0,
         "task_latency_p50_ms": percentile(latencies, 50),
         "task_latency_p99_ms": percentile(latencies, 99),
@@ -125,17 +140,37 @@ async def run_tasks(url: str, *, n: int, validators: str, timeout_s: float) -> d
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nats-url", required=True)
+    parser.add_argument("--nats-url", help="default: start a nats-server of its own")
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--validators", choices=("all", "fast"), default="all")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--credentials-deadline", type=float, help="seconds (default: the agents' own)")
+    parser.add_argument("--validation-deadline", type=float, help="seconds (default: the agents' own)")
     args = parser.parse_args(argv)
     from agents.logs import configure_logging
+    from bus.embedded import EmbeddedServer
 
     configure_logging(level="ERROR")
-    result = asyncio.run(
-        run_tasks(args.nats_url, n=args.tasks, validators=args.validators, timeout_s=args.timeout)
-    )
+    deadlines = {
+        k: v
+        for k, v in (
+            ("credentials_deadline_s", args.credentials_deadline),
+            ("validation_deadline_s", args.validation_deadline),
+        )
+        if v is not None
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-nats-") as store:
+        server = None if args.nats_url else EmbeddedServer(store_dir=Path(store)).start()
+        try:
+            url = args.nats_url or server.url  # type: ignore[union-attr]
+            result = asyncio.run(
+                run_tasks(
+                    url, n=args.tasks, validators=args.validators, timeout_s=args.timeout, deadlines=deadlines
+                )
+            )
+        finally:
+            if server is not None:
+                server.stop()
     result["rss_mb"] = peak_rss_mb()
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

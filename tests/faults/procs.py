@@ -29,6 +29,8 @@ FAST_ENV = {
     "ORCHESTRA_FETCH_TIMEOUT_S": "0.3",
     "ORCHESTRA_PUBLISH_TIMEOUT_S": "2",
     "ORCHESTRA_SWEEP_INTERVAL_S": "0.5",
+    # Every process of one deployment shares the id key: replicas derive the same follow-up ids.
+    "ORCHESTRA_ID_KEY": "fault-tests-shared-id-key-0123456789",
 }
 
 
