@@ -11,6 +11,9 @@ bus/consumer.py, bus/publisher.py, nats-py's JetStream and KV calls):
 - an agent publishes only its own event types, the dead letters of its own durables, the
   JetStream API calls for its own durables (create with its filter, info, fetch) and acks on
   them, the stream provisioning calls of DESIGN rule 7, and (devops) the task-state bucket;
+  an agent that publishes events may read one stored event by sequence (a duplicate PubAck is
+  compared with what is stored; events carry no secret values), devops may read the consumer
+  info of the agents it waits for (its deadlines measure their silence);
 - it subscribes only to its own reply inbox ``_INBOX_<agent>.>``, ``$SRV.>`` (NATS micro
   discovery) and its own micro ``status`` endpoint; knowledge also to the knowledge RPC subjects;
 - ``allow_responses`` lets it answer requests (micro PING/INFO/STATS, knowledge RPC) on the
