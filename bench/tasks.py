@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import secrets
 import shutil
 import sys
 import tempfile
@@ -64,12 +65,25 @@ async def fresh_state(url: str) -> None:
 
 
 async def run_tasks(
-    url: str, *, n: int, validators: str, timeout_s: float, deadlines: dict[str, float] | None = None
+    url: str,
+    *,
+    n: int,
+    validators: str,
+    timeout_s: float,
+    deadlines: dict[str, float] | None = None,
+    processes: int = 0,
+    qa_delay_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Submit ``n`` tasks at once to an embedded orchestra; returns the figures of the run.
-    ``deadlines``: AgentSettings overrides (credentials_deadline_s, validation_deadline_s)."""
+    """Submit ``n`` tasks at once to an orchestra; returns the figures of the run.
+
+    ``deadlines``: AgentSettings overrides (credentials_deadline_s, validation_deadline_s).
+    ``processes``: 0 runs every agent embedded in this process; N runs each worker agent as N OS
+    processes (``orchestra agent NAME``, one knowledge subscriber), as containers would.
+    ``qa_delay_s``: QA pauses this long per artifact set (embedded only), standing in for slow
+    validators so that the backlog builds up in front of QA, the agent tasks wait for."""
     from agents.runner import AGENTS, Orchestra
     from agents.settings import AgentSettings
+    from bench.agents import consumers_ready, start_agents, stop_agents
     from bus.client import OrchestraClient
 
     await fresh_state(url)
@@ -77,17 +91,31 @@ async def run_tasks(
         workspace = Path(tmp) / "workspace"
         workspace.mkdir()
         project = copy_project(workspace)
-        settings = AgentSettings(
-            workspace=workspace,
-            knowledge_db=Path(tmp) / "knowledge.sqlite3",
-            validators=validators,
-            security_checkov=validators == "all",
-            **(deadlines or {}),
-        )
         config = BusConfig(nats_url=url)
-        orchestra = Orchestra(list(AGENTS), config, settings)
-        await orchestra.start()
-        client = await OrchestraClient.open(config)
+        orchestra = procs = None
+        if processes:
+            env = {
+                "ORCHESTRA_VALIDATORS": validators,
+                "ORCHESTRA_SECURITY_CHECKOV": "true" if validators == "all" else "false",
+                "ORCHESTRA_ID_KEY": secrets.token_hex(32),
+                **{f"ORCHESTRA_{k.upper()}": str(v) for k, v in (deadlines or {}).items()},
+            }
+            procs = start_agents(url, Path(tmp), list(AGENTS), replicas=processes, env=env)
+        else:
+            if qa_delay_s:
+                slow_qa(qa_delay_s)
+            settings = AgentSettings(
+                workspace=workspace,
+                knowledge_db=Path(tmp) / "knowledge.sqlite3",
+                validators=validators,
+                security_checkov=validators == "all",
+                **(deadlines or {}),
+            )
+            orchestra = Orchestra(list(AGENTS), config, settings)
+            await orchestra.start()
+        client = await OrchestraClient.open(config, wait_s=10)
+        if procs:
+            await consumers_ready(client, 120)
         submitted: dict[str, float] = {}
         finished: dict[str, tuple[float, str, str]] = {}
         all_done = asyncio.Event()
@@ -114,13 +142,19 @@ async def run_tasks(
                 submitted[task_id] = at
 
             await asyncio.gather(*(submit(i) for i in range(n)))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(all_done.wait(), timeout_s)
+            deadline = time.perf_counter() + timeout_s
+            while not all_done.is_set() and time.perf_counter() < deadline:
+                with contextlib.suppress(TimeoutError):  # a progress line on stderr every 30 s
+                    await asyncio.wait_for(all_done.wait(), min(30.0, deadline - time.perf_counter()))
+                print(f"bench.tasks: {len(finished)}/{n} finished", file=sys.stderr, flush=True)
             ended = max((t for t, _, _ in finished.values()), default=time.perf_counter())
         finally:
             await sub.unsubscribe()
             await client.close()
-            await orchestra.stop()
+            if orchestra is not None:
+                await orchestra.stop()
+            if procs:
+                await asyncio.to_thread(stop_agents, procs)
 
     latencies = [(finished[t][0] - at) * 1000 for t, at in submitted.items() if t in finished]
     states = [state for _, state, _ in finished.values()]
@@ -138,6 +172,23 @@ async def run_tasks(
     }
 
 
+def slow_qa(delay_s: float) -> None:
+    """Make this process's QA agent pause ``delay_s`` per artifact set (its event loop stays free,
+    as with the real validators, which run in threads and subprocesses)."""
+    import functools
+
+    from agents.qa.agent import QA
+
+    check = QA.check
+
+    @functools.wraps(check)
+    async def slow_check(self: QA, event: Any, ctx: Any) -> None:
+        await asyncio.sleep(delay_s)
+        await check(self, event, ctx)
+
+    QA.check = slow_check  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nats-url", help="default: start a nats-server of its own")
@@ -146,7 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--credentials-deadline", type=float, help="seconds (default: the agents' own)")
     parser.add_argument("--validation-deadline", type=float, help="seconds (default: the agents' own)")
+    parser.add_argument(
+        "--processes", type=int, default=0, help="N: every worker agent as N OS processes (0: all embedded)"
+    )
+    parser.add_argument(
+        "--qa-delay", type=float, default=0.0, help="seconds QA pauses per artifact set (embedded only)"
+    )
     args = parser.parse_args(argv)
+    if args.qa_delay and args.processes:
+        parser.error("--qa-delay works with the embedded agents only (no --processes)")
     from agents.logs import configure_logging
     from bus.embedded import EmbeddedServer
 
@@ -165,7 +224,13 @@ def main(argv: list[str] | None = None) -> int:
             url = args.nats_url or server.url  # type: ignore[union-attr]
             result = asyncio.run(
                 run_tasks(
-                    url, n=args.tasks, validators=args.validators, timeout_s=args.timeout, deadlines=deadlines
+                    url,
+                    n=args.tasks,
+                    validators=args.validators,
+                    timeout_s=args.timeout,
+                    deadlines=deadlines,
+                    processes=args.processes,
+                    qa_delay_s=args.qa_delay,
                 )
             )
         finally:

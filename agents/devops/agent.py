@@ -59,12 +59,16 @@ class DevOps(Worker):
         self.liveness = Liveness(self.bus.js)
         self._finished: set[str] = set()  # tasks seen terminal: the sweeper skips them
         await super().start()
+        self._stopping = asyncio.Event()
         self._sweeper = asyncio.create_task(self._sweep_deadlines(), name="devops:deadlines")
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: on Python 3.11 asyncio.wait_for (inside nats-py's KV
+        # calls) can swallow a cancellation that lands as its call completes, and the sweeper
+        # would loop on; it checks the flag between tasks. The wait is bounded either way.
+        self._stopping.set()
         self._sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sweeper
+        await asyncio.wait({self._sweeper}, timeout=10)
 
     # -- requirement -> credential request ------------------------------------------------
 
@@ -310,11 +314,13 @@ class DevOps(Worker):
 
     async def _sweep_deadlines(self) -> None:
         """Fail tasks whose awaited agent fell silent (agents/devops/silence.py), naming it."""
-        while True:
+        while not self._stopping.is_set():
             await asyncio.sleep(self.settings.sweep_interval_s)
             self.liveness.new_round()
             try:
                 for task_id in await self.tasks.keys():
+                    if self._stopping.is_set():
+                        return
                     if task_id in self._finished:
                         continue
                     found = await self.tasks.get(task_id)
