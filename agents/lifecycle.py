@@ -38,7 +38,10 @@ class TaskState(BaseModel):
     awaiting: list[str] = Field(default_factory=list)
     deadline: float = 0.0
     credentials: CredentialIssued | None = None
+    # Stream sequence of what the awaited agents must answer (credential request, artifact set).
+    asked_seq: int | None = None
     artifact_seq: int | None = None
+    artifact_digest: str | None = None  # ArtifactSetCompleted.digest() of the set devops generated
     reports: dict[str, Report] = Field(default_factory=dict)
     output_dir: str | None = None
 

@@ -71,8 +71,20 @@ class Orchestra:
         if self.settings.http_port:
             self.health = HealthServer(self.ready, port=self.settings.http_port)
             await self.health.start()
+        id_key = self.settings.id_key
+        if id_key is None:
+            log.warning(
+                "agents.no_id_key",
+                agents=names,
+                consequence="follow-up event ids are computable by anyone who sees an event",
+                fix="set ORCHESTRA_ID_KEY or ORCHESTRA_ID_KEY_FILE (the same key for every agent process)",
+            )
         self.bus = await Bus.connect(
-            self.bus_config, name=f"orchestra:{names}", wait_s=connect_wait_s, provision=self.provision
+            self.bus_config,
+            name=f"orchestra:{names}",
+            wait_s=connect_wait_s,
+            provision=self.provision,
+            id_key=id_key.get_secret_value().encode() if id_key else None,
         )
         await self.bus.wait_provisioned()
         for cls in self.classes:

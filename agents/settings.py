@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 
 from bus.settings import EnvSettings
 
@@ -32,6 +32,8 @@ class AgentSettings(EnvSettings):
     smoke_start_timeout_s: how long the app may take to open its port [ORCHESTRA_SMOKE_START_TIMEOUT_S].
     smoke_engine: build and run the real image when docker/podman reaches an engine
       [ORCHESTRA_SMOKE_ENGINE].
+    id_key: the deployment's secret key for follow-up event ids (agents/idkey.py), the same in
+      every agent process; at least 16 characters [ORCHESTRA_ID_KEY, or ORCHESTRA_ID_KEY_FILE].
     """
 
     workspace: Path = Field(default_factory=Path.cwd)
@@ -49,3 +51,14 @@ class AgentSettings(EnvSettings):
     smoke_start_timeout_s: float = Field(60.0, gt=0)
     smoke_engine: bool = True
     instance: str = Field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    id_key: SecretStr | None = Field(None, repr=False)
+
+    # Compose `secrets:` and Kubernetes secret volumes hand the id key over as a file.
+    file_fields: ClassVar[tuple[str, ...]] = ("id_key",)
+
+    @field_validator("id_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("the id key needs at least 16 characters")  # never echo the value
+        return value

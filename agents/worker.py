@@ -37,7 +37,7 @@ from contracts.ids import derived_id
 from contracts.limits import clip_to
 from contracts.payloads import KnowledgeNote, Model, StatusChanged
 from contracts.redaction import mask_event
-from contracts.subjects import ROUTES, Route
+from contracts.subjects import ROUTES, Route, owners
 from contracts.vocabulary import DeploymentState, NoteKind
 
 log = structlog.get_logger("agents.worker")
@@ -73,7 +73,7 @@ class Context:
         index = self._emitted
         self._emitted += 1
         event = EVENT_CLASSES[event_type](
-            id=derived_id(self.event.id, salt or f"{self.worker.name}:{index}"),
+            id=self.worker.derive_id(self.event.id, salt or f"{self.worker.name}:{index}"),
             type=event_type,
             task_id=self.event.task_id,
             causation_id=self.event.id,
@@ -144,6 +144,12 @@ class Worker:
         self.handled = 0
         self.failed = 0
         self.started_at = time.monotonic()
+        key = settings.id_key
+        self._id_key = key.get_secret_value().encode() if key is not None else None
+
+    def derive_id(self, parent: str, salt: str) -> str:
+        """The id of an event caused by ``parent``, keyed with the deployment's id key (if any)."""
+        return derived_id(parent, salt, self._id_key)
 
     async def start(self) -> None:
         """Create this agent's durable consumers and start handling."""
@@ -172,6 +178,14 @@ class Worker:
         handler = self._handlers.get(str(event.type))
         if handler is None:
             return  # not ours (a wide filter): ack and move on
+        allowed = owners(event.type)
+        if allowed is not None and event.source.agent not in allowed:
+            # Only the agent the subject table names publishes this type (the server's per-user
+            # permissions enforce the same on a secured bus): a forgery, never acted on.
+            self.failed += 1
+            raise Reject(
+                f"{event.type} from {event.source.agent!r}: only {', '.join(sorted(allowed))} publishes it"
+            )
         try:
             event = mask_event(event)
         except ValueError as exc:

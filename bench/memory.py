@@ -9,37 +9,17 @@ checks (their command-line tools are child processes of their own and not counte
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.agents import consumers_ready, start_agents, stop_agents
 from bench.common import peak_rss_mb
 from bench.tasks import TASK_TEXT, copy_project, fresh_state
 from bus.client import OrchestraClient
 from bus.config import BusConfig
 from contracts.subjects import ROUTES
-
-ORCHESTRA = Path(sys.executable).parent / "orchestra"
-
-
-async def _consumers_ready(client: OrchestraClient, timeout_s: float) -> None:
-    """Wait until every agent created its durable consumers (each does so when it has started)."""
-    wanted = {durable for route in ROUTES.values() for durable, _ in route.consumers()}
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        have = set()
-        with contextlib.suppress(Exception):
-            have = {c.name for c in await client.bus.js.consumers_info("ORCHESTRA_EVENTS")}
-        if wanted <= have:
-            return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"agents not ready after {timeout_s}s: missing {sorted(wanted - have)}")
 
 
 async def _run_tasks(client: OrchestraClient, project: str, n: int, timeout_s: float) -> int:
@@ -59,30 +39,14 @@ def agent_rss(url: str, *, tasks: int = 3, timeout_s: float = 300.0) -> dict[str
         workspace = Path(tmp) / "workspace"
         workspace.mkdir()
         project = copy_project(workspace)
-        env = {
-            **os.environ,
-            "NATS_URL": url,
-            "ORCHESTRA_WORKSPACE": str(workspace),
-            "ORCHESTRA_KNOWLEDGE_DB": str(Path(tmp) / "knowledge.sqlite3"),
-            "ORCHESTRA_HTTP_PORT": "0",
-        }
-        procs = {
-            name: subprocess.Popen(
-                [str(ORCHESTRA), "agent", name, "--connect-wait", "30"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                cwd=tmp,
-            )
-            for name in ROUTES
-        }
+        names = list(ROUTES)
+        procs = dict(zip(names, start_agents(url, Path(tmp), names), strict=True))
         try:
 
             async def drive() -> int:
                 client = await OrchestraClient.open(BusConfig(nats_url=url), wait_s=10)
                 try:
-                    await _consumers_ready(client, 60)
+                    await consumers_ready(client, 60)
                     return await _run_tasks(client, project, tasks, timeout_s)
                 finally:
                     await client.close()
@@ -96,12 +60,4 @@ def agent_rss(url: str, *, tasks: int = 3, timeout_s: float = 300.0) -> dict[str
                 )
             return rss
         finally:
-            for proc in procs.values():
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-            for proc in procs.values():
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_agents(list(procs.values()))

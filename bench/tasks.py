@@ -7,6 +7,14 @@ artifacts, the validators' threads (their subprocesses are separate processes an
 
 Each task is "Containerize the Python FastAPI application" on one copy of examples/fastapi-service
 with its own output dir. Streams and the task-state bucket are fresh for each run.
+
+Without ``--nats-url`` it starts its own nats-server (temporary store). A backlog run, every agent
+alive, with the bus (not the validators) under load::
+
+    python -m bench.tasks --tasks 2000 --validators fast    # fast: no checkov, QA in-process checks
+
+prints ``ready`` / ``failed`` counts (and the failure reasons): none may fail while every agent is
+alive, however long the queues get.
 """
 
 from __future__ import annotations
@@ -15,10 +23,12 @@ import argparse
 import asyncio
 import contextlib
 import json
+import secrets
 import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +67,26 @@ async def fresh_state(url: str) -> None:
         await bus.close(timeout_s=5)
 
 
-async def run_tasks(url: str, *, n: int, validators: str, timeout_s: float) -> dict[str, Any]:
-    """Submit ``n`` tasks at once to an embedded orchestra; returns the figures of the run."""
+async def run_tasks(
+    url: str,
+    *,
+    n: int,
+    validators: str,
+    timeout_s: float,
+    deadlines: dict[str, float] | None = None,
+    processes: int = 0,
+    qa_delay_s: float = 0.0,
+) -> dict[str, Any]:
+    """Submit ``n`` tasks at once to an orchestra; returns the figures of the run.
+
+    ``deadlines``: AgentSettings overrides (credentials_deadline_s, validation_deadline_s).
+    ``processes``: 0 runs every agent embedded in this process; N runs each worker agent as N OS
+    processes (``orchestra agent NAME``, one knowledge subscriber), as containers would.
+    ``qa_delay_s``: QA pauses this long per artifact set (embedded only), standing in for slow
+    validators so that the backlog builds up in front of QA, the agent tasks wait for."""
     from agents.runner import AGENTS, Orchestra
     from agents.settings import AgentSettings
+    from bench.agents import consumers_ready, start_agents, stop_agents
     from bus.client import OrchestraClient
 
     await fresh_state(url)
@@ -68,17 +94,33 @@ async def run_tasks(url: str, *, n: int, validators: str, timeout_s: float) -> d
         workspace = Path(tmp) / "workspace"
         workspace.mkdir()
         project = copy_project(workspace)
-        settings = AgentSettings(
-            workspace=workspace,
-            knowledge_db=Path(tmp) / "knowledge.sqlite3",
-            validators=validators,
-            security_checkov=validators == "all",
-            smoke_boot=False,  # a load benchmark measures the bus and the agents, not installs
-        )
         config = BusConfig(nats_url=url)
-        orchestra = Orchestra(list(AGENTS), config, settings, provision=True)
-        await orchestra.start()
-        client = await OrchestraClient.open(config)
+        orchestra = procs = None
+        if processes:
+            env = {
+                "ORCHESTRA_VALIDATORS": validators,
+                "ORCHESTRA_SECURITY_CHECKOV": "true" if validators == "all" else "false",
+                "ORCHESTRA_ID_KEY": secrets.token_hex(32),
+                "ORCHESTRA_SMOKE_BOOT": "false",  # a load benchmark measures the bus and agents, not installs
+                **{f"ORCHESTRA_{k.upper()}": str(v) for k, v in (deadlines or {}).items()},
+            }
+            procs = start_agents(url, Path(tmp), list(AGENTS), replicas=processes, env=env)
+        else:
+            if qa_delay_s:
+                slow_qa(qa_delay_s)
+            settings = AgentSettings(
+                workspace=workspace,
+                knowledge_db=Path(tmp) / "knowledge.sqlite3",
+                validators=validators,
+                security_checkov=validators == "all",
+                smoke_boot=False,
+                **(deadlines or {}),
+            )
+            orchestra = Orchestra(list(AGENTS), config, settings)
+            await orchestra.start()
+        client = await OrchestraClient.open(config, wait_s=10)
+        if procs:
+            await consumers_ready(client, 120)
         submitted: dict[str, float] = {}
         finished: dict[str, tuple[float, str, str]] = {}
         all_done = asyncio.Event()
@@ -105,21 +147,29 @@ async def run_tasks(url: str, *, n: int, validators: str, timeout_s: float) -> d
                 submitted[task_id] = at
 
             await asyncio.gather(*(submit(i) for i in range(n)))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(all_done.wait(), timeout_s)
+            deadline = time.perf_counter() + timeout_s
+            while not all_done.is_set() and time.perf_counter() < deadline:
+                with contextlib.suppress(TimeoutError):  # a progress line on stderr every 30 s
+                    await asyncio.wait_for(all_done.wait(), min(30.0, deadline - time.perf_counter()))
+                print(f"bench.tasks: {len(finished)}/{n} finished", file=sys.stderr, flush=True)
             ended = max((t for t, _, _ in finished.values()), default=time.perf_counter())
         finally:
             await sub.unsubscribe()
             await client.close()
-            await orchestra.stop()
+            if orchestra is not None:
+                await orchestra.stop()
+            if procs:
+                await asyncio.to_thread(stop_agents, procs)
 
     latencies = [(finished[t][0] - at) * 1000 for t, at in submitted.items() if t in finished]
     states = [state for _, state, _ in finished.values()]
-    failures = sorted({reason[:160] for _, state, reason in finished.values() if state != "ready"})
+    reasons = Counter(reason[:160] for _, state, reason in finished.values() if state != "ready")
+    failures = [f"{count} x {reason}" for reason, count in reasons.most_common()]
     return {
         "tasks": n,
         "finished": len(finished),
         "ready": states.count("ready"),
+        "failed": states.count("failed"),
         "tasks_per_s": len(finished) / (ended - started) if ended > started else 0.0,
         "task_latency_p50_ms": percentile(latencies, 50),
         "task_latency_p99_ms": percentile(latencies, 99),
@@ -127,19 +177,70 @@ async def run_tasks(url: str, *, n: int, validators: str, timeout_s: float) -> d
     }
 
 
+def slow_qa(delay_s: float) -> None:
+    """Make this process's QA agent pause ``delay_s`` per artifact set (its event loop stays free,
+    as with the real validators, which run in threads and subprocesses)."""
+    import functools
+
+    from agents.qa.agent import QA
+
+    check = QA.check
+
+    @functools.wraps(check)
+    async def slow_check(self: QA, event: Any, ctx: Any) -> None:
+        await asyncio.sleep(delay_s)
+        await check(self, event, ctx)
+
+    QA.check = slow_check  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nats-url", required=True)
+    parser.add_argument("--nats-url", help="default: start a nats-server of its own")
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--validators", choices=("all", "fast"), default="all")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--credentials-deadline", type=float, help="seconds (default: the agents' own)")
+    parser.add_argument("--validation-deadline", type=float, help="seconds (default: the agents' own)")
+    parser.add_argument(
+        "--processes", type=int, default=0, help="N: every worker agent as N OS processes (0: all embedded)"
+    )
+    parser.add_argument(
+        "--qa-delay", type=float, default=0.0, help="seconds QA pauses per artifact set (embedded only)"
+    )
     args = parser.parse_args(argv)
+    if args.qa_delay and args.processes:
+        parser.error("--qa-delay works with the embedded agents only (no --processes)")
     from agents.logs import configure_logging
+    from bus.embedded import EmbeddedServer
 
     configure_logging(level="ERROR")
-    result = asyncio.run(
-        run_tasks(args.nats_url, n=args.tasks, validators=args.validators, timeout_s=args.timeout)
-    )
+    deadlines = {
+        k: v
+        for k, v in (
+            ("credentials_deadline_s", args.credentials_deadline),
+            ("validation_deadline_s", args.validation_deadline),
+        )
+        if v is not None
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-nats-") as store:
+        server = None if args.nats_url else EmbeddedServer(store_dir=Path(store)).start()
+        try:
+            url = args.nats_url or server.url  # type: ignore[union-attr]
+            result = asyncio.run(
+                run_tasks(
+                    url,
+                    n=args.tasks,
+                    validators=args.validators,
+                    timeout_s=args.timeout,
+                    deadlines=deadlines,
+                    processes=args.processes,
+                    qa_delay_s=args.qa_delay,
+                )
+            )
+        finally:
+            if server is not None:
+                server.stop()
     result["rss_mb"] = peak_rss_mb()
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

@@ -12,10 +12,11 @@ from nats.js.api import DeliverPolicy
 from pydantic import TypeAdapter
 
 from bus.config import BusConfig
+from bus.errors import IdTaken
 from bus.runtime import Bus
 from bus.watch import OrderedFeed
 from contracts import ContractError, Envelope, EventType, Source, decode, new_event, new_id
-from contracts.envelope import Token
+from contracts.envelope import Token, same_event
 from contracts.ids import derived_id
 from contracts.limits import checked
 from contracts.payloads import KnowledgeNote, ServiceSpec, StatusChanged, TaskRequested
@@ -75,7 +76,9 @@ class OrchestraClient:
         Secret-looking values (a key in the text, a password in a start command) are masked as
         ``[REDACTED]`` before anything is published: the bus never carries them.
         The event id derives from the task id: submitting the same ``task_id`` again (a retry after
-        a lost PubAck) is the same event, which the server's duplicate window drops."""
+        a lost PubAck) is the same event, which the server's duplicate window drops. A ``task_id``
+        that already names another task raises :class:`ContractError` (a task id is created once)."""
+        explicit = bool(task_id)
         task_id = task_id_checked(task_id) if task_id else new_id()
         payload = checked(
             "task",
@@ -92,7 +95,16 @@ class OrchestraClient:
         )
         payload = mask_model(payload)
         event = new_event(EventType.TASK_REQUESTED, payload, task_id=task_id, source=self.source)
-        await self.bus.publish(event.model_copy(update={"id": derived_id(task_id, "task.requested")}))
+        event = event.model_copy(update={"id": derived_id(task_id, "task.requested")})
+        taken = ContractError(f"task id {task_id} already exists: a task id is created once")
+        if explicit:  # only a caller's own id can name an existing task: look before publishing
+            first = await self.bus.first_event(event.subject())
+            if first is not None and not same_event(first, event):
+                raise taken
+        try:
+            await self.bus.publisher.publish(event, taken="raise")
+        except IdTaken:
+            raise taken from None
         return task_id
 
     async def note(self, text: str, *, kind: NoteKind, agent: str, task_id: str | None = None) -> str:

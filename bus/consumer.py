@@ -10,7 +10,12 @@ Delivery rules (docs/architecture.md, "Delivery rules"):
   every message in hand, rather than a task per message);
 - a handler that raises :class:`~bus.errors.Unavailable` (its disk, database or the stream is
   full or down; the message is fine) is retried in place with back-off, its message kept in
-  progress: no delivery is spent and nothing is dead-lettered for it.
+  progress: no delivery is spent and nothing is dead-lettered for it;
+- a handler that raises :class:`~bus.errors.Deferred` (the message is fine but comes too early)
+  frees its lane at once: the message is nak'ed with doubling delays that spread the handler's
+  wait over the deliveries left, and dead-lettered if it is still too early on the last one;
+- a batch handler may return ``{index: reason}`` for single events of its batch that it refuses
+  (they are dead-lettered, the rest acked).
 
 Intake (bench/throughput.py measured each of these against raw nats-py):
 - pull requests are kept ahead of need on a private inbox (:class:`_Puller`): up to
@@ -28,7 +33,7 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -39,7 +44,7 @@ from nats.js.api import DEFAULT_PREFIX
 
 from bus.config import BusConfig
 from bus.deadletter import make_dead_letter
-from bus.errors import PublishFailed, Reject, Unavailable
+from bus.errors import Deferred, PublishFailed, Reject, Unavailable
 from bus.observer import NOOP, ConsumerObserver
 from bus.provision import consumer_config, ensure_consumer
 from bus.publisher import MSG_ID, Publisher
@@ -50,7 +55,8 @@ from contracts.subjects import EVENTS_STREAM
 log = structlog.get_logger("bus.consumer")
 
 Handler = Callable[[Envelope], Awaitable[None]]
-BatchHandler = Callable[[list[Envelope]], Awaitable[None]]
+# Returns the events of the batch it refuses, by index, with the reason (or None: all handled).
+BatchHandler = Callable[[list[Envelope]], Awaitable[Mapping[int, str] | None]]
 
 
 class _Puller:
@@ -379,6 +385,8 @@ class Consumer:
                 self._observer.handled(self.durable, event.type, time.perf_counter() - started)
             elif isinstance(error, Reject):
                 await self._dead_letter(msg, f"rejected by {self.durable}: {error.reason}")
+            elif isinstance(error, Deferred):
+                await self._defer(msg, error)
             else:
                 await self._failed(msg, event, error)
         finally:
@@ -396,20 +404,29 @@ class Consumer:
         assert batch_handler is not None
         started = time.perf_counter()
         events = [e for _, e in good]
+        refused: Mapping[int, str] | None = None
+
+        async def call() -> None:
+            nonlocal refused
+            refused = await batch_handler(events)
+
         try:
             with self._kept_in_progress([m for m, _ in good]):
                 try:
-                    await batch_handler(events)
+                    await call()
                 except Unavailable as exc:
-                    await self._retry(lambda: batch_handler(events), f"batch of {len(events)}", exc)
+                    await self._retry(call, f"batch of {len(events)}", exc)
         except Exception as exc:
             for msg, event in good:
                 await self._failed(msg, event, exc)
             return
-        for msg, _ in good:
-            await self._ack(msg)
+        refused = refused or {}
         per_event = (time.perf_counter() - started) / len(good)
-        for _, event in good:
+        for index, (msg, event) in enumerate(good):
+            if index in refused:
+                await self._dead_letter(msg, f"rejected by {self.durable}: {refused[index]}")
+                continue
+            await self._ack(msg)
             self._observer.handled(self.durable, str(event.type), per_event)
 
     async def _decode_or_dead_letter(self, msg: Msg) -> Envelope | None:
@@ -478,6 +495,27 @@ class Consumer:
                 if taken <= due and key in self._working:
                     with contextlib.suppress(Exception):
                         await msg.in_progress()
+
+    async def _defer(self, msg: Msg, deferred: Deferred) -> None:
+        """Back to the stream for later (the lane is free meanwhile), or a dead letter when this was
+        the last delivery allowed."""
+        deliveries = _ack_tokens(msg)[0]
+        left = self._config.max_deliver - deliveries
+        if left <= 0:
+            await self._dead_letter(msg, f"still too early after {deliveries} deliveries: {deferred.reason}")
+            return
+        # Doubling delays whose sum over the deliveries left covers the wait: an answer that comes a
+        # moment too early is retried soon, one about no task at all waits out the whole span.
+        delay = max(self._config.nak_delay(deliveries), deferred.within_s / (2 ** min(left, 30) - 1))
+        log.info(
+            "consume.deferred",
+            consumer=self.durable,
+            deliveries=deliveries,
+            retry_in_s=round(delay, 2),
+            reason=deferred.reason,
+        )
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=delay)
 
     async def _failed(self, msg: Msg, event: Envelope, exc: BaseException) -> None:
         deliveries = msg.metadata.num_delivered

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from functools import lru_cache
+from typing import Literal
 
 import structlog
 from nats.errors import (
@@ -19,9 +20,11 @@ from nats.js.api import PubAck
 from nats.js.errors import APIError, NoStreamResponseError
 
 from bus.config import BusConfig
-from bus.errors import PublishFailed, StoreFull
+from bus.errors import IdTaken, PublishFailed, StoreFull
 from bus.tracing import TRACEPARENT, traceparent
-from contracts import ContractError, Envelope, encode
+from contracts import ContractError, Envelope, decode, encode
+from contracts.envelope import same_event
+from contracts.ids import derived_id
 from contracts.subjects import EVENTS_STREAM, event_subject
 
 log = structlog.get_logger("bus.publisher")
@@ -39,6 +42,9 @@ _TRANSIENT = (
 )
 # JetStream error codes for "no space": stream max_bytes with discard new, server max_store.
 _NO_SPACE = frozenset({10077, 10023})
+# Fresh ids tried for an event whose id someone else took (each derived, so a redelivery retries
+# the same ones and finds its own earlier copy); past that, publishing fails loudly.
+_REISSUES = 4
 
 
 # Building the subject from the table costs an enum lookup per event; events of a task repeat it.
@@ -61,24 +67,70 @@ class Publisher:
 
     ``on_published`` holds callables run with each event once it is stored (bus/metrics.py
     counts published events there); they must be quick and must not raise.
+
+    A duplicate PubAck only says that *something* was stored under the event's id. The publisher
+    reads what (by the ack's sequence) and compares it (:func:`contracts.envelope.same_event`): our
+    own earlier copy (a retry, a redelivered handler) is fine; anything else means someone took the
+    id first. Then the event is published again under a fresh id derived from it with ``id_key``
+    (the deployment's id key, see agents/idkey.py), so the work goes on and the returned PubAck is
+    always the one of *our* event.
     """
 
-    def __init__(self, js: JetStreamContext, config: BusConfig) -> None:
+    def __init__(self, js: JetStreamContext, config: BusConfig, *, id_key: bytes | None = None) -> None:
         self._js = js
         self._timeout = config.publish_timeout_s
         self._attempts = config.publish_attempts
+        self._id_key = id_key
         self.on_published: list[Callable[[Envelope], None]] = []
 
-    async def publish(self, event: Envelope) -> PubAck:
-        """Publish one event; raises :class:`PublishFailed` when it could not be stored."""
+    async def publish(self, event: Envelope, *, taken: Literal["reissue", "raise"] = "reissue") -> PubAck:
+        """Publish one event; raises :class:`PublishFailed` when it could not be stored.
+
+        ``taken`` says what to do when another event holds this event's id: publish ours under a
+        fresh id ("reissue", for follow-up events), or raise :class:`IdTaken` ("raise": a client
+        whose task id is someone else's)."""
+        original = event
+        for reissue in range(_REISSUES + 1):
+            if reissue:
+                event = original.model_copy(
+                    update={"id": derived_id(original.id, f"reissue:{reissue}", self._id_key)}
+                )
+            try:
+                data = encode(event)
+            except ContractError as exc:
+                raise PublishFailed(exc.reason) from None
+            ack = await self.publish_raw(_subject(event.type, event.task_id), data, event_headers(event))
+            if not ack.duplicate or await self._holds(ack, event):
+                for hook in self.on_published:
+                    hook(event)
+                return ack
+            if taken == "raise":
+                raise IdTaken(f"id {event.id} is taken by another event (stream sequence {ack.seq})")
+            log.warning(
+                "publish.id_taken",
+                event_id=event.id,
+                event_type=str(event.type),
+                task_id=event.task_id,
+                stream_seq=ack.seq,
+                reissue=reissue + 1,
+            )
+        raise PublishFailed(f"{original.type} {original.id}: its id and {_REISSUES} fresh ones are taken")
+
+    async def _holds(self, ack: PubAck, event: Envelope) -> bool:
+        """True when the message stored at ``ack.seq`` is ``event`` (an earlier copy of it)."""
         try:
-            data = encode(event)
-        except ContractError as exc:
-            raise PublishFailed(exc.reason) from None
-        ack = await self.publish_raw(_subject(event.type, event.task_id), data, event_headers(event))
-        for hook in self.on_published:
-            hook(event)
-        return ack
+            stored = await self._js.get_msg(ack.stream or EVENTS_STREAM, ack.seq)
+        except Exception as exc:  # cannot compare: never report someone else's message as ours
+            raise PublishFailed(
+                f"duplicate PubAck for {event.id}: stream sequence {ack.seq} unreadable "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+        if stored.subject != _subject(event.type, event.task_id):
+            return False
+        try:
+            return same_event(decode(stored.data or b""), event)
+        except ContractError:
+            return False
 
     async def publish_raw(self, subject: str, data: bytes, headers: dict[str, str]) -> PubAck:
         delay = 0.1

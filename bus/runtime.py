@@ -12,6 +12,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from bus.config import BusConfig
@@ -21,7 +22,8 @@ from bus.errors import RequestFailed
 from bus.observer import NOOP, ConsumerObserver
 from bus.provision import AGENT_STREAMS, bind_task_bucket, ensure_provisioned, wait_for_streams
 from bus.publisher import Publisher
-from contracts import Envelope
+from contracts import ContractError, Envelope, decode
+from contracts.subjects import EVENTS_STREAM
 
 log = structlog.get_logger("bus.runtime")
 
@@ -33,24 +35,31 @@ _REPLY_OVERHEAD = 1024
 class Bus:
     """The transport an agent process (or a client) works through. Knows nothing of agents."""
 
-    def __init__(self, nc: NATS, config: BusConfig) -> None:
+    def __init__(self, nc: NATS, config: BusConfig, *, id_key: bytes | None = None) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=config.publish_timeout_s)
         self.config = config
-        self.publisher = Publisher(self.js, config)
+        self.publisher = Publisher(self.js, config, id_key=id_key)
         self.consumers: list[Consumer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._kv: KeyValue | None = None
 
     @classmethod
     async def connect(
-        cls, config: BusConfig, *, name: str | None = None, wait_s: float = 0.0, provision: bool = False
+        cls,
+        config: BusConfig,
+        *,
+        name: str | None = None,
+        wait_s: float = 0.0,
+        provision: bool = False,
+        id_key: bytes | None = None,
     ) -> Bus:
         """Connect. With ``provision`` also create or update the streams and the task-state bucket
         (idempotent; only the provisioning identity may, see bus/provision.py). Agents and clients
-        bind to what exists: :meth:`wait_provisioned`."""
+        bind to what exists: :meth:`wait_provisioned`. ``id_key`` keys the fresh ids the publisher
+        derives for an event whose id someone else took."""
         nc = await connect(config, name=name, wait_s=wait_s)
-        bus = cls(nc, config)
+        bus = cls(nc, config, id_key=id_key)
         if provision:
             try:
                 await ensure_provisioned(bus.js, config)
@@ -73,6 +82,26 @@ class Bus:
 
     async def publish(self, event: Envelope) -> Any:
         return await self.publisher.publish(event)
+
+    async def first_event(self, subject: str, *, scan: int = 8) -> Envelope | None:
+        """The first valid event stored on ``subject`` (one exact subject), or None.
+
+        Messages there that are no event, or another subject's event, are skipped (up to ``scan``):
+        garbage published first must not stand in for the real first event."""
+        seq = 1
+        for _ in range(scan):
+            try:
+                msg = await self.js.get_msg(EVENTS_STREAM, seq, subject=subject, next=True)
+            except NotFoundError:
+                return None
+            try:
+                event = decode(msg.data or b"")
+            except ContractError:
+                event = None
+            if event is not None and event.subject() == subject:
+                return event
+            seq = int(msg.seq or seq) + 1
+        return None
 
     async def consume(
         self,

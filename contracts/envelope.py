@@ -103,6 +103,20 @@ def new_event(
     )
 
 
+def same_event(a: Envelope, b: Envelope) -> bool:
+    """True when ``a`` and ``b`` are one event for anyone acting on it: id, type, task, causation,
+    source agent and payload match. ``occurred_at`` and the source instance legitimately differ when
+    a handler re-emits an event after a redelivery (another time, maybe another replica)."""
+    return (a.id, a.type, a.task_id, a.causation_id, a.source.agent, a.payload) == (
+        b.id,
+        b.type,
+        b.task_id,
+        b.causation_id,
+        b.source.agent,
+        b.payload,
+    )
+
+
 def encode(event: Envelope) -> bytes:
     """Serialise an event to the bytes that go on the wire; refuses oversized events."""
     data = event.model_dump_json(exclude_none=True).encode()

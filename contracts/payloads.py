@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -196,6 +197,10 @@ class ArtifactSetCompleted(Model):
     service: ServiceSpec
     project: Path | None = None
 
+    def digest(self) -> str:
+        """sha256 of this set's canonical JSON: what a QA or security verdict is bound to."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
 
 class Finding(Model):
     file: Path
@@ -208,7 +213,12 @@ class Finding(Model):
 
 
 class Report(Model):
+    """A QA or security verdict. ``artifact_digest`` binds it to the artifact set it judged
+    (``ArtifactSetCompleted.digest()`` of the set): DevOps refuses a report without it, or for
+    another set than the one it generated."""
+
     passed: bool
+    artifact_digest: Digest | None = None
     files: list[Path] = Field(default_factory=list, max_length=256)
     findings: list[Finding] = Field(default_factory=list, max_length=2_048)
     tools: dict[Name, Name] = Field(default_factory=dict)

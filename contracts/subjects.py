@@ -117,3 +117,20 @@ ROUTES: dict[str, Route] = {
         Route("knowledge", consumes=tuple(EventType), publishes=()),
     )
 }
+
+# What people and programs publish (the client user of deploy/nats): anyone may be their source.
+CLIENT_EVENTS = frozenset({_E.TASK_REQUESTED, _E.KNOWLEDGE_NOTE})
+
+
+def owners(event_type: EventType | str) -> frozenset[str] | None:
+    """The agents that publish ``event_type`` according to ROUTES, or None for the types clients
+    publish too. A consumer refuses an event of an owned type whose ``source.agent`` is not an owner."""
+    event_type = EventType(event_type)
+    if event_type in CLIENT_EVENTS:
+        return None
+    return _OWNERS[event_type]
+
+
+_OWNERS: dict[EventType, frozenset[str]] = {
+    t: frozenset(r.agent for r in ROUTES.values() if t in r.publishes) for t in EventType
+}

@@ -59,33 +59,46 @@ def copy_example(name: str, workspace: Path) -> str:
 
 
 async def start_orchestra(
-    tmp: Path, *, agents: list[str] | None = None, ack_wait_s: float = 10, **settings_overrides
+    tmp: Path,
+    *,
+    agents: list[str] | None = None,
+    ack_wait_s: float = 10,
+    bus_overrides: dict | None = None,
+    **settings_overrides,
 ) -> AsyncIterator[Running]:
     server = EmbeddedServer(store_dir=tmp / "nats").start()
-    workspace = tmp / "workspace"
-    workspace.mkdir()
-    config = BusConfig(
-        nats_url=server.url, ack_wait_s=ack_wait_s, nak_delays_s=(0.1, 0.3, 1.0), fetch_timeout_s=0.3
-    )
-    # checkov costs seconds per task: tests that want it ask for it (security_checkov=True).
-    settings_overrides.setdefault("security_checkov", False)
-    # The smoke boot installs and starts each app: tests that want it ask for it (smoke_boot=True).
-    settings_overrides.setdefault("smoke_boot", False)
-    settings = AgentSettings(
-        workspace=workspace,
-        knowledge_db=tmp / "knowledge.sqlite3",
-        sweep_interval_s=0.3,
-        **settings_overrides,
-    )
-    # The test provisions its server as `orchestra up` does, then the agents bind.
-    orchestra = Orchestra(agents or list(AGENTS), config, settings, provision=True)
-    await orchestra.start()
-    client = await OrchestraClient.open(config)
     try:
-        yield Running(server, orchestra, client, workspace, settings, config)
+        workspace = tmp / "workspace"
+        workspace.mkdir()
+        config = BusConfig(
+            nats_url=server.url,
+            **{
+                "ack_wait_s": ack_wait_s,
+                "nak_delays_s": (0.1, 0.3, 1.0),
+                "fetch_timeout_s": 0.3,
+                **(bus_overrides or {}),
+            },
+        )
+        # checkov costs seconds per task: tests that want it ask for it (security_checkov=True).
+        settings_overrides.setdefault("security_checkov", False)
+        # The smoke boot installs and starts each app: tests that want it ask for it (smoke_boot=True).
+        settings_overrides.setdefault("smoke_boot", False)
+        settings = AgentSettings(
+            workspace=workspace,
+            knowledge_db=tmp / "knowledge.sqlite3",
+            sweep_interval_s=0.3,
+            **settings_overrides,
+        )
+        # The test provisions its server as `orchestra up` does, then the agents bind.
+        orchestra = Orchestra(agents or list(AGENTS), config, settings, provision=True)
+        await orchestra.start()
+        client = await OrchestraClient.open(config)
+        try:
+            yield Running(server, orchestra, client, workspace, settings, config)
+        finally:
+            await client.close()
+            await orchestra.stop()
     finally:
-        await client.close()
-        await orchestra.stop()
         server.stop()
 
 

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from bus.deadletter import DeadLetter
+from bus.errors import IdTaken
 from bus.runtime import Bus
-from contracts import EventType, Source, new_event, new_id
+from contracts import EventType, Source, decode, new_event, new_id
 from contracts.payloads import KnowledgeNote
 from contracts.subjects import DLQ_STREAM, EVENTS_STREAM, dlq_subject, event_filter, event_subject
 from contracts.vocabulary import NoteKind
@@ -131,3 +132,23 @@ async def test_request_reply_answers_and_reports_errors(bus: Bus) -> None:
         await bus.request(subject, {"boom": True})
     raw = await bus.nc.request(subject, b"[1,2]", timeout=2)
     assert json.loads(raw.data)["ok"] is False
+
+
+async def test_a_duplicate_pub_ack_for_someone_elses_event_is_not_taken_as_ours(bus: Bus) -> None:
+    """Invariant: after ``publish`` returns, the PubAck's sequence holds *this* event. Someone took
+    its id first (other bytes under the same Nats-Msg-Id): the event is stored under a fresh id
+    derived from it (a redelivered handler derives the same one and de-duplicates), or, for a
+    caller that asks so, IdTaken is raised."""
+    task = new_id()
+    mine = note(task, "the real follow-up")
+    squatter = await bus.publisher.publish_raw(
+        event_subject(EventType.KNOWLEDGE_NOTE, task), b"garbage", {"Nats-Msg-Id": mine.id}
+    )
+    ack = await bus.publish(mine)
+    assert not ack.duplicate and ack.seq != squatter.seq
+    stored = decode((await bus.js.get_msg(EVENTS_STREAM, ack.seq)).data)
+    assert stored.id != mine.id and stored.payload == mine.payload
+    again = await bus.publish(mine)  # the handler redelivered: the same fresh id, de-duplicated
+    assert again.duplicate and again.seq == ack.seq
+    with pytest.raises(IdTaken, match=mine.id):
+        await bus.publisher.publish(mine, taken="raise")

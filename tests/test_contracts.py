@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from contracts import MAX_EVENT_BYTES, ContractError, EventType, Source, decode, encode, new_event, new_id
-from contracts.envelope import EVENT_CLASSES
+from contracts.envelope import EVENT_CLASSES, same_event
 from contracts.ids import derived_id, is_id
 from contracts.payloads import KnowledgeNote, StatusChanged, TaskRequested
 from contracts.schema_export import SCHEMA_DIR, render_schemas
-from contracts.subjects import ROUTES, event_subject
+from contracts.subjects import ROUTES, event_subject, owners
 from contracts.vocabulary import TRANSITIONS, DeploymentState, NoteKind
 
 SRC = Source(agent="cli", instance="test")
@@ -122,6 +122,60 @@ def test_ids_are_sortable_and_derived_ids_are_stable() -> None:
     assert is_id(a) and is_id(b) and len(a) == 26
     assert derived_id(a, "x") == derived_id(a, "x") != derived_id(a, "y")
     assert derived_id(a, "x")[:10] == a[:10]
+
+
+@pytest.mark.parametrize(
+    "parent",
+    ["3f2b8c1e-9a4d-4e2f-8b7a-1c2d3e4f5a6b", "order_42", "X", "0" * 64, new_id()],
+    ids=["uuid", "word", "one-char", "max-length", "ulid"],
+)
+def test_derived_ids_depend_on_the_whole_parent_whatever_its_form(parent: str) -> None:
+    """Invariant: a follow-up id is a function of (parent, salt, key) only: the same on every call
+    (a redelivery re-emits it), a valid id of its own, and different for another parent, salt or key."""
+    child = derived_id(parent, "architect:0")
+    assert child == derived_id(parent, "architect:0") and is_id(child)
+    assert child != derived_id(parent + "0", "architect:0")
+    assert child != derived_id(parent, "architect:1")
+    keyed = derived_id(parent, "architect:0", b"deployment-key-1")
+    assert keyed == derived_id(parent, "architect:0", b"deployment-key-1") and is_id(keyed)
+    assert keyed not in (child, derived_id(parent, "architect:0", b"deployment-key-2"))
+    # Follow-ups of one parent share a prefix (they sort together), a ULID parent's time prefix.
+    assert child[:10] == derived_id(parent, "devops:3")[:10]
+    assert keyed[:10] == derived_id(parent, "devops:3", b"deployment-key-1")[:10]
+    if is_id(parent):
+        assert child[:10] == keyed[:10] == parent[:10]
+
+
+def test_same_event_ignores_only_time_and_instance() -> None:
+    a = new_event(
+        EventType.KNOWLEDGE_NOTE,
+        KnowledgeNote(kind=NoteKind.EDIT, text="x", agent="a"),
+        task_id="t",
+        source=SRC,
+    )
+    again = a.model_copy(
+        update={
+            "occurred_at": a.occurred_at.replace(year=2030),
+            "source": Source(agent=SRC.agent, instance="other"),
+        }
+    )
+    assert same_event(a, again)
+    assert not same_event(
+        a, a.model_copy(update={"payload": KnowledgeNote(kind=NoteKind.EDIT, text="y", agent="a")})
+    )
+    assert not same_event(a, a.model_copy(update={"source": Source(agent="mallory", instance=SRC.instance)}))
+    assert not same_event(a, a.model_copy(update={"causation_id": "c"}))
+    assert not same_event(a, a.model_copy(update={"task_id": "u"}))
+
+
+def test_owned_event_types_come_from_the_subject_table() -> None:
+    assert owners(EventType.REPORT_QA) == {"qa"}
+    assert owners(EventType.REPORT_SECURITY) == {"security"}
+    assert owners(EventType.DECISION_RECORDED) == {"architect", "devops", "security"}
+    assert owners(EventType.TASK_REQUESTED) is None and owners(EventType.KNOWLEDGE_NOTE) is None
+    for route in ROUTES.values():
+        for event_type in route.publishes:
+            assert route.agent in (owners(event_type) or {route.agent})
 
 
 def test_every_state_reaches_a_terminal_one() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -49,7 +50,8 @@ class Agents:
 
     def __init__(self, tmp: Path, passwords: Mapping[str, str], nats_url: str, **env_overrides: str) -> None:
         self.tmp = tmp
-        self.passwords = passwords
+        # compose's `${VAR:?...}` values: the NATS passwords and the deployment's shared id key.
+        self.passwords = {**passwords, "ORCHESTRA_ID_KEY": secrets.token_hex(32)}
         self.nats_url = nats_url
         self.overrides = env_overrides
         self.workspace = tmp / "workspace"

@@ -18,8 +18,8 @@ from bus.client import OrchestraClient
 from bus.deadletter import MAX_LETTER_DATA
 from bus.embedded import EmbeddedServer
 from bus.runtime import Bus
-from contracts import MAX_EVENT_BYTES, EventType, encode, new_id
-from contracts.subjects import EVENTS_SUBJECTS, ROUTES, durable_name, event_filter, event_subject
+from contracts import MAX_EVENT_BYTES, EventType, Source, encode, new_id
+from contracts.subjects import EVENTS_SUBJECTS, ROUTES, durable_name, event_filter, event_subject, owners
 from tests.faults.flow import TEXT, check_invariants, copy_fastapi
 from tests.faults.helpers import dead_letters, fast_config, until
 from tests.faults.procs import Fleet
@@ -104,9 +104,13 @@ async def test_garbage_on_every_consumed_subject(
                 await bus.publisher.publish_raw(subject, data, {"Nats-Msg-Id": f"{name}-{new_id()}"})
             for durable in consumers_of(event_type):
                 expected[durable] += len(garbage(event_type))
-        # Valid answers about a task nobody submitted: devops holds them a while, then gives up.
+        # Valid answers (from the agent that publishes them) about a task nobody submitted: devops
+        # holds them a while, then gives up.
         for event_type in (EventType.CREDENTIAL_ISSUED, EventType.REPORT_QA, EventType.REPORT_SECURITY):
-            await bus.publish(sample(event_type))
+            (owner,) = owners(event_type) or ()
+            await bus.publish(
+                sample(event_type).model_copy(update={"source": Source(agent=owner, instance="f")})
+            )
             expected[durable_name("devops", event_type)] += 1
 
         got: Counter[str] = Counter()

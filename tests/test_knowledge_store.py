@@ -44,8 +44,9 @@ async def test_duplicates_are_absorbed_and_search_finds_by_text_type_agent_task(
     store = await KnowledgeStore.open(tmp_path / "k.sqlite3")
     task = new_id()
     events = sample(task)
-    assert await store.add_batch(events) == 3
-    assert await store.add_batch(events[1:]) == 0  # redelivered after commit, before ack
+    assert (await store.add_batch(events)).added == 3
+    again = await store.add_batch(events[1:])  # redelivered after commit, before ack
+    assert (again.added, again.conflicts) == (0, {})
     assert await store.count() == 3
 
     hits = await store.search("architect decisions")
@@ -69,3 +70,26 @@ async def test_duplicates_are_absorbed_and_search_finds_by_text_type_agent_task(
 def test_fts_query_quotes_every_word() -> None:
     assert fts_query('architect "decisions" OR x*') == '"architect" "decisions" "OR" "x"'
     assert fts_query("  ") == ""
+
+
+async def test_another_event_under_a_stored_id_is_a_conflict_not_a_silent_drop(tmp_path: Path) -> None:
+    """Invariant: the same event again (another time, another replica) is absorbed; a different
+    event under a stored id, or under an id earlier in the same batch, is refused and named."""
+    store = await KnowledgeStore.open(tmp_path / "k.sqlite3")
+    task = new_id()
+    decision, edit, done = sample(task)
+    assert (await store.add_batch([decision])).added == 1
+    replayed = decision.model_copy(update={"source": Source(agent="architect", instance="a2")})
+    forged = decision.model_copy(
+        update={"payload": DecisionRecorded(topic="platform", decision="a forged one", rationale="")}
+    )
+    twin = edit.model_copy(
+        update={"payload": KnowledgeNote(kind=NoteKind.EDIT, text="other", agent="devops")}
+    )
+    result = await store.add_batch([replayed, forged, edit, twin, done])
+    assert result.added == 2
+    assert sorted(result.conflicts) == [1, 3]
+    assert decision.id in result.conflicts[1] and "different event" in result.conflicts[1]
+    assert "kubernetes with HPA" in (await store.history(task))[0]["text"]
+    assert {r["id"] for r in await store.history(task)} == {decision.id, edit.id, done.id}
+    await store.close()

@@ -28,7 +28,7 @@ from bus.provision import consumer_config, ensure_consumer, ensure_provisioned
 from bus.publisher import MSG_ID
 from bus.runtime import Bus
 from contracts import EventType, Source, new_event, new_id
-from contracts.payloads import StatusChanged
+from contracts.payloads import KnowledgeNote, StatusChanged
 from contracts.subjects import (
     CLIENT_CONSUMER_PREFIX,
     DLQ_STREAM,
@@ -317,11 +317,13 @@ async def test_agent_cannot_use_or_bend_another_agents_consumers(deploy_nats) ->
             # its own durable bent to a filter that reads everything
             f"$JS.API.CONSUMER.CREATE.{EVENTS_STREAM}.{qa_durable}.orchestra.evt.>",
             f"$JS.API.CONSUMER.CREATE.{EVENTS_STREAM}",
-            # destroy or rewrite history, read devops' state
+            # destroy or rewrite history, read devops' state (reading one event by sequence is
+            # allowed: the publisher compares what a duplicate PubAck points at)
             f"$JS.API.STREAM.DELETE.{EVENTS_STREAM}",
             f"$JS.API.STREAM.PURGE.{EVENTS_STREAM}",
             f"$JS.API.CONSUMER.DELETE.{EVENTS_STREAM}.{devops_durable}",
-            f"$JS.API.STREAM.MSG.GET.{EVENTS_STREAM}",
+            f"$JS.API.STREAM.MSG.DELETE.{EVENTS_STREAM}",
+            f"$JS.API.CONSUMER.INFO.{EVENTS_STREAM}.{devops_durable}",
             f"$KV.{TASKS_BUCKET}.some-task",
             f"$JS.API.DIRECT.GET.KV_{TASKS_BUCKET}.$KV.{TASKS_BUCKET}.some-task",
             # answer the knowledge RPC, or reply into another agent's inbox
@@ -747,6 +749,42 @@ async def test_devops_owns_the_task_bucket_and_reads_back_events(deploy_nats, ad
             event_subject(EventType.ARTIFACT_SET_COMPLETED, key), b"{}", {MSG_ID: new_id()}
         )
         assert (await bus.js.get_msg(EVENTS_STREAM, ack.seq)).data == b"{}"
+    finally:
+        await bus.close(timeout_s=5)
+
+
+@pytest.mark.parametrize("agent", [a for a in AGENTS if ROUTES[a].publishes])
+async def test_agent_reads_what_a_duplicate_puback_points_at(deploy_nats, admin, agent) -> None:
+    """Someone (here: admin) stored garbage under the id of an event the agent is about to publish:
+    the agent reads the stored message, sees it is not its event, and stores its own under a fresh id."""
+    bus = await Bus.connect(config_for(deploy_nats, agent))
+    try:
+        event = new_event(
+            EventType.KNOWLEDGE_NOTE,
+            KnowledgeNote(kind=NoteKind.EDIT, text="mine", agent=agent),
+            task_id=new_id(),
+            source=Source(agent=agent, instance="t"),
+        )
+        taken = await admin.publisher.publish_raw(event.subject(), b"garbage", {MSG_ID: event.id})
+        ack = await bus.publish(event)
+        assert ack.seq != taken.seq and not ack.duplicate
+    finally:
+        await bus.close(timeout_s=5)
+
+
+async def test_devops_reads_the_consumers_of_the_agents_it_waits_for(deploy_nats, admin) -> None:
+    from agents.devops.silence import conversation
+
+    bus = await Bus.connect(config_for(deploy_nats, "devops"))
+    try:
+        for agent in ("credentials", "qa", "security"):
+            durable, filter_subject = next(
+                (d, f)
+                for d, f in ROUTES[agent].consumers()
+                if f.startswith(event_subject(conversation(agent).asked, ""))
+            )
+            await ensure_consumer(admin.js, consumer_config(durable, filter_subject, admin.config))
+            assert (await bus.js.consumer_info(EVENTS_STREAM, durable)).name == durable
     finally:
         await bus.close(timeout_s=5)
 

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, ClassVar
 from agents.architect.planner import NotUnderstood, Plan, plan
 from agents.paths import PathEscape, resolve_inside
 from agents.worker import Context, Worker, handles
+from bus.errors import Reject
 from contracts import Envelope, EventType
+from contracts.envelope import same_event
 from contracts.limits import TASK_STATE_MAX_BYTES, checked, max_length
 from contracts.payloads import (
     CredentialRequested,
@@ -100,6 +102,13 @@ class Architect(Worker):
     async def plan_task(self, event: Envelope, ctx: Context) -> None:
         task = event.payload
         assert isinstance(task, TaskRequested)
+        # A task id is created once: the first task.requested stored on the task's subject is the
+        # task. That one again (a redelivery, a client's retry) is planned again idempotently (the
+        # same follow-up ids); any other is refused, and the task it names is left alone. The
+        # stream decides, so every architect replica decides the same.
+        first = await self.bus.first_event(event.subject())
+        if first is not None and not same_event(first, event):
+            raise Reject(f"task {event.task_id} already exists (created by event {first.id})")
         ctx.status(S.RECEIVED, None, f"task received: {task.text or 'structured request'}")
         ctx.status(S.PLANNING, S.RECEIVED, "architect is planning")
         try:

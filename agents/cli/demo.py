@@ -11,6 +11,7 @@ import typer
 from agents.cli.common import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT
 from agents.cli.main import follow
 from agents.cli.render import hit_line, printable
+from agents.idkey import with_id_key
 from agents.logs import configure_logging
 from agents.runner import AGENTS, Orchestra
 from agents.settings import AgentSettings
@@ -45,6 +46,7 @@ def run_demo(project: Path, text: str, out: Path, timeout_s: float) -> int:
 async def _demo(url: str, project: Path, text: str, out: Path, timeout_s: float) -> int:
     config = BusConfig.from_env(nats_url=url)
     settings = AgentSettings.from_env()  # ORCHESTRA_* apply; the defaults are this folder's .orchestra/
+    settings = with_id_key(settings, STATE_DIR)
     orchestra = Orchestra(list(AGENTS), config, settings, provision=True)
     await orchestra.start()
     typer.echo(f"agents running: {', '.join(AGENTS)}")

@@ -32,6 +32,7 @@ from agents.cli.generate import register as register_generate
 from agents.cli.provision import register as register_provision
 from agents.cli.render import history_line, print_status, printable
 from agents.cli.report import register as register_report
+from agents.idkey import with_id_key
 from agents.logs import configure_logging
 from agents.runner import AGENTS, Orchestra, UnknownAgent, agent_class, run_until_signal
 from agents.settings import AgentSettings
@@ -80,6 +81,7 @@ def up(
     except ValueError as exc:
         raise fail(str(exc)) from None
     settings = settings.model_copy(update={"workspace": settings.workspace.resolve()})
+    settings = with_id_key(settings, store_dir.resolve().parent)  # one key per store, kept next to it
     server: EmbeddedServer | None = None
     here = Path.cwd() / url_file.URL_FILE
     try:

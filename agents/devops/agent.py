@@ -11,13 +11,13 @@ from typing import ClassVar
 
 import structlog
 
+from agents.devops.silence import Liveness
 from agents.lifecycle import StateConflict, TaskState, TaskStore
 from agents.paths import PathEscape, resolve_inside
 from agents.worker import Context, Worker, handles
-from bus.errors import Unavailable
+from bus.errors import Deferred, Reject
 from contracts import ContractError, Envelope, EventType, decode
 from contracts.envelope import EVENT_CLASSES
-from contracts.ids import derived_id
 from contracts.limits import check_payload_size, checked
 from contracts.payloads import (
     Artifact,
@@ -27,7 +27,6 @@ from contracts.payloads import (
     Finding,
     Report,
     RequirementIssued,
-    ServiceSpec,
     StatusChanged,
 )
 from contracts.subjects import EVENTS_STREAM
@@ -39,15 +38,17 @@ REVIEWERS = {EventType.REPORT_QA: "qa", EventType.REPORT_SECURITY: "security"}
 _LOCAL_RETRIES = 8
 
 
-class TaskNotReady(Unavailable):
+class TaskNotReady(Deferred):
     """An answer arrived before the task's state was recorded (the events that caused it are
-    published before the state is written, and a crash can widen that gap to a redelivery):
-    held and retried in place, never dead-lettered. The deadline sweeper bounds the wait."""
+    published before the state is written, and a crash can widen that gap to a redelivery). It
+    waits in the stream, not in a handler lane (nak with delay), for as long as a record could
+    still appear; then it is dead-lettered."""
 
 
-class UnknownTask(RuntimeError):
-    """An answer about a task DevOps has no record of, long after any record could still appear:
-    failed like any handler error (retried, then dead-lettered), not held."""
+class NoRecordYet(Deferred):
+    """An answer about a task DevOps has no record of (yet): it waits in the stream at once, never in
+    a lane, for as long as a record could still appear (the requirement's redelivery after a crash);
+    then it is dead-lettered."""
 
 
 class DevOps(Worker):
@@ -55,13 +56,19 @@ class DevOps(Worker):
 
     async def start(self) -> None:
         self.tasks = TaskStore(await self.bus.tasks_kv())
+        self.liveness = Liveness(self.bus.js)
+        self._finished: set[str] = set()  # tasks seen terminal: the sweeper skips them
         await super().start()
+        self._stopping = asyncio.Event()
         self._sweeper = asyncio.create_task(self._sweep_deadlines(), name="devops:deadlines")
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: on Python 3.11 asyncio.wait_for (inside nats-py's KV
+        # calls) can swallow a cancellation that lands as its call completes, and the sweeper
+        # would loop on; it checks the flag between tasks. The wait is bounded either way.
+        self._stopping.set()
         self._sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sweeper
+        await asyncio.wait({self._sweeper}, timeout=10)
 
     # -- requirement -> credential request ------------------------------------------------
 
@@ -73,8 +80,11 @@ class DevOps(Worker):
         assert isinstance(req, RequirementIssued)
         existing = await self.tasks.get(event.task_id)
         if existing is not None and existing[0].requirement_event != event.id:
-            log.warning("devops.duplicate_requirement", state=existing[0].state)
-            return
+            # A task is planned once: another requirement for it never touches its state.
+            raise Reject(
+                f"task {event.task_id} already has requirement {existing[0].requirement_event} "
+                f"(state {existing[0].state.value})"
+            )
         state = TaskState(
             task_id=event.task_id,
             state=S.PLANNING,
@@ -94,7 +104,7 @@ class DevOps(Worker):
             await self.tasks.create(state)
             return
         state.facts = facts.model_dump(mode="json")
-        ctx.emit(
+        request = ctx.emit(
             EventType.CREDENTIAL_REQUESTED,
             CredentialRequested(
                 service=facts.name,
@@ -103,8 +113,10 @@ class DevOps(Worker):
                 environments=req.environments,
             ),
         )
+        asked = ctx.outbox.index(request)
         state.wait_for(["credentials"], self.settings.credentials_deadline_s)
-        await ctx.flush()
+        acks = await ctx.flush()
+        state.asked_seq = acks[asked].seq  # what the credential manager must answer
         await self.tasks.create(state)
 
     # -- credential references -> artifact set ------------------------------------------------
@@ -119,30 +131,26 @@ class DevOps(Worker):
         state.credentials = issued
         state.last_event = event.id
         try:
-            files, service = self._render(state)
+            artifact_set = self._render(state)
         except Exception as exc:  # a target the generator cannot produce: say so, never placeholders
             self._fail(ctx, state, f"artifact generation failed: {exc}")
             await ctx.flush()
             await self.tasks.update(state, revision)
             return
-        ctx.emit(
-            EventType.ARTIFACT_SET_COMPLETED,
-            ArtifactSetCompleted(
-                targets=state.requirement.targets,
-                files=files,
-                service=service,
-                project=state.requirement.project,
-            ),
-        )
+        files = artifact_set.files
+        ctx.emit(EventType.ARTIFACT_SET_COMPLETED, artifact_set)
         ctx.note(NoteKind.EDIT, f"Edit: {len(files)} files - " + ", ".join(f.path for f in files))
         previous = state.move(S.VALIDATING)
         ctx.status(S.VALIDATING, previous, f"{len(files)} artifacts generated; waiting for QA and security")
         acks = await ctx.flush()
-        state.artifact_seq = acks[0].seq  # the artifact set was emitted first
+        # The artifact set was emitted first. The publisher returns the PubAck of *our* set even
+        # when someone pre-published something under its id, so this sequence is ours.
+        state.artifact_seq = state.asked_seq = acks[0].seq
+        state.artifact_digest = artifact_set.digest()  # every verdict must name this set
         state.wait_for(["qa", "security"], self.settings.validation_deadline_s)
         await self.tasks.update(state, revision)
 
-    def _render(self, state: TaskState) -> tuple[list[Artifact], ServiceSpec]:
+    def _render(self, state: TaskState) -> ArtifactSetCompleted:
         from agents.devops.facts import ProjectFacts
         from agents.devops.generate import generate
         from agents.devops.spec import AppSpec
@@ -166,11 +174,13 @@ class DevOps(Worker):
             )
             for g in generate(spec)
         ]
-        service = facts.to_spec()
+        # QA's smoke boot builds the image from the project: the set names it.
+        whole = ArtifactSetCompleted(
+            targets=req.targets, files=files, service=facts.to_spec(), project=req.project
+        )
         # The set travels as one event: refuse it here, in one line, rather than at publish time.
-        whole = ArtifactSetCompleted(targets=req.targets, files=files, service=service)
         check_payload_size(whole, "artifact set")
-        return files, service
+        return whole
 
     # -- QA and security reports -> ready | failed ------------------------------------------
 
@@ -192,7 +202,7 @@ class DevOps(Worker):
                 return
             except (StateConflict, TaskNotReady):
                 if attempt == _LOCAL_RETRIES - 1:
-                    raise  # nak: the consumer's back-off takes over
+                    raise  # nak: the consumer's back-off (or the deferral) takes over
                 await asyncio.sleep(0.02 * (attempt + 1))
 
     async def _apply_report(self, event: Envelope, ctx: Context) -> None:
@@ -202,7 +212,17 @@ class DevOps(Worker):
         state, revision = await self._load(event)
         if state.state is S.GENERATING:
             # The artifact set is out (there is a report on it) but the state does not say so yet.
-            raise TaskNotReady(f"report on task {event.task_id} before its artifact set was recorded")
+            raise TaskNotReady(
+                f"report on task {event.task_id} before its artifact set was recorded",
+                self._horizon_left(event),
+            )
+        if state.artifact_digest and report.artifact_digest != state.artifact_digest:
+            # A verdict on some other set (a forged or replayed one), or on none: never ours.
+            judged = report.artifact_digest[:12] if report.artifact_digest else "no artifact set"
+            raise Reject(
+                f"{reviewer} report on task {event.task_id} judges {judged}, "
+                f"not the artifact set devops generated ({state.artifact_digest[:12]})"
+            )
         if state.state is not S.VALIDATING or reviewer not in state.awaiting:
             return  # a late or repeated report
         state.reports[reviewer] = report
@@ -250,14 +270,23 @@ class DevOps(Worker):
             artifact_set = decode(raw.data or b"").payload
         except ContractError as exc:
             raise ValueError(f"stored artifact set unreadable: {exc.reason}") from None
-        assert isinstance(artifact_set, ArtifactSetCompleted)
+        if (
+            not isinstance(artifact_set, ArtifactSetCompleted)
+            or artifact_set.digest() != state.artifact_digest
+        ):
+            raise ValueError(f"stream sequence {state.artifact_seq} is not the artifact set devops generated")
         req = state.requirement
         out_dir = resolve_inside(self.settings.workspace, req.output_dir or req.project, what="output dir")
         files = [
             GeneratedFile(path=a.path, content=a.content, target=a.target, sha256=a.sha256)
             for a in artifact_set.files
         ]
-        result = await asyncio.to_thread(write_artifacts, files, out_dir, force=False, dry_run=False)
+
+        def checked_write():  # CPU and disk: off the event loop
+            refuse_secrets({f.path: f.content for f in files})
+            return write_artifacts(files, out_dir, force=False, dry_run=False)
+
+        result = await asyncio.to_thread(checked_write)
         return [str(p) for p in result.written], out_dir
 
     # -- helpers ---------------------------------------------------------------------------
@@ -274,35 +303,66 @@ class DevOps(Worker):
         found = await self.tasks.get(event.task_id)
         if found is None:
             # The record follows the requirement within one redelivery of it; an answer that still
-            # finds none after that is about no task of ours, and must not hold a lane forever.
-            horizon = max(2 * self.bus.config.ack_wait_s, self.settings.credentials_deadline_s)
-            age = abs((datetime.now(UTC) - event.occurred_at).total_seconds())
-            if age > horizon:
-                raise UnknownTask(f"no record of task {event.task_id} {age:.0f}s after this {event.type}")
-            raise TaskNotReady(f"no state yet for task {event.task_id}")
+            # finds none after that is about no task of ours. Meanwhile it waits in the stream.
+            left = self._horizon_left(event)
+            if left <= 0:
+                raise Reject(f"no record of task {event.task_id} this long after its {event.type}")
+            raise NoRecordYet(f"no record of task {event.task_id} yet", left)
         return found
 
+    def _horizon_left(self, event: Envelope) -> float:
+        """Seconds a record of the event's task may still take to appear (0 when past)."""
+        horizon = max(2 * self.bus.config.ack_wait_s, self.settings.credentials_deadline_s)
+        age = abs((datetime.now(UTC) - event.occurred_at).total_seconds())
+        return max(horizon - age, 0.0)
+
+    def _window(self, agent: str) -> float:
+        return (
+            self.settings.credentials_deadline_s
+            if agent == "credentials"
+            else self.settings.validation_deadline_s
+        )
+
     async def _sweep_deadlines(self) -> None:
-        """Fail tasks whose awaited agent never answered, naming that agent."""
-        while True:
+        """Fail tasks whose awaited agent fell silent (agents/devops/silence.py), naming it."""
+        while not self._stopping.is_set():
             await asyncio.sleep(self.settings.sweep_interval_s)
+            self.liveness.new_round()
             try:
                 for task_id in await self.tasks.keys():
+                    if self._stopping.is_set():
+                        return
+                    if task_id in self._finished:
+                        continue
                     found = await self.tasks.get(task_id)
-                    if found and found[0].overdue:
-                        await self._expire(*found)
+                    if found is None:
+                        continue
+                    state = found[0]
+                    if state.state.terminal:
+                        self._finished.add(task_id)
+                    elif state.overdue:
+                        silent = [a for a in state.awaiting if await self._silent(state, a)]
+                        # Read again: an answer recorded since the first read (then acked, which
+                        # is what the consumer state showed) means nobody was silent.
+                        fresh = await self.tasks.get(task_id) if silent else None
+                        if fresh is not None and fresh[1] == found[1]:
+                            await self._expire(*fresh, silent=silent)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # an outage: try again next round
                 log.warning("devops.sweep_failed", error=str(exc) or type(exc).__name__)
 
-    async def _expire(self, state: TaskState, revision: int) -> None:
-        silent = ", ".join(state.awaiting)
-        reason = f"deadline passed: no answer from {silent} (state {state.state.value})"
+    async def _silent(self, state: TaskState, agent: str) -> bool:
+        window = self._window(agent)
+        return await self.liveness.silent(agent, state.asked_seq, state.deadline - window, window)
+
+    async def _expire(self, state: TaskState, revision: int, *, silent: list[str]) -> None:
+        names = ", ".join(silent)
+        reason = f"deadline passed: no answer from {names} (state {state.state.value})"
         previous = state.move(S.FAILED)
         state.awaiting = []
         event = EVENT_CLASSES[EventType.STATUS_CHANGED](
-            id=derived_id(state.last_event, f"deadline:{previous.value}"),
+            id=self.derive_id(state.last_event, f"deadline:{previous.value}"),
             type=EventType.STATUS_CHANGED,
             task_id=state.task_id,
             causation_id=state.last_event,
@@ -313,4 +373,16 @@ class DevOps(Worker):
         await self.bus.publish(event)
         with contextlib.suppress(StateConflict):
             await self.tasks.update(state, revision)
-        log.warning("devops.deadline", task_id=state.task_id, silent=silent)
+        log.warning("devops.deadline", task_id=state.task_id, silent=names)
+
+
+def refuse_secrets(files: dict[str, str]) -> None:
+    """Raise ValueError when a file holds a literal secret (the security agent's own detectors):
+    DevOps never writes one, whatever verdict reached it."""
+    from agents.security.secrets_scan import scan
+
+    blocking = [f for f in scan(files) if f.severity.blocking]
+    if blocking:
+        first = blocking[0]
+        more = f" (+{len(blocking) - 1} more)" if len(blocking) > 1 else ""
+        raise ValueError(f"refused: {first.file} line {first.line}: {first.message}{more}")

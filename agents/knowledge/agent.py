@@ -39,10 +39,11 @@ class Knowledge(Worker):
         await self.bus.serve(RPC_KNOWLEDGE_HISTORY, self._history, queue="knowledge")
         log.info("agent.started", agent=self.name, db=str(self.store.path))
 
-    async def persist(self, events: list[Envelope]) -> None:
-        """One transaction per fetched batch; the consumer acks only after this returns."""
+    async def persist(self, events: list[Envelope]) -> dict[int, str]:
+        """One transaction per fetched batch; the consumer acks only after this returns, and
+        dead-letters the events it returns (another event already stored under their id)."""
         try:
-            await self.store.add_batch(events)
+            result = await self.store.add_batch(events)
         except sqlite3.OperationalError as exc:
             # Disk full, read-only, locked, I/O error: the events are fine, the file is not. Hold
             # them (unacked, never dead-lettered) until it can write again.
@@ -51,7 +52,9 @@ class Knowledge(Worker):
         except Exception:
             self.failed += len(events)
             raise
-        self.handled += len(events)
+        self.handled += len(events) - len(result.conflicts)
+        self.failed += len(result.conflicts)
+        return result.conflicts
 
     async def _search(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         return await self.store.search(

@@ -32,7 +32,8 @@ class RebuildRefused(ValueError):
 @dataclass(frozen=True)
 class RebuildResult:
     """What a rebuild read and wrote: stream messages read (up to ``last_seq``), rows stored,
-    messages that repeated an event id already stored, and bytes that are not a valid event."""
+    messages that repeated an event already stored, and messages the live subscriber dead-letters
+    (bytes that are not a valid event, another event under an id already stored)."""
 
     path: Path
     messages: int
@@ -109,7 +110,9 @@ async def rebuild(js: JetStreamContext, out: Path, *, batch: int = 512) -> Rebui
             if msgs:
                 last_seq = msgs[-1].metadata.sequence.stream
             if events:
-                stored += await store.add_batch(events)
+                result = await store.add_batch(events)
+                stored += result.added
+                invalid += len(result.conflicts)  # the live subscriber dead-letters those too
         complete = True
     finally:
         await store.close()

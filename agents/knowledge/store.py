@@ -2,7 +2,10 @@
 
 Idempotent by construction: the event id is UNIQUE and inserts are ``INSERT OR IGNORE``,
 so a redelivered event (say the subscriber died after its commit, before its ack) is
-absorbed. The stream is the source of truth; this file can be rebuilt by replaying it.
+absorbed. A *different* event under an id already stored (published without the dedupe header,
+or after the duplicate window) is not silently dropped: :meth:`KnowledgeStore.add_batch` names it
+as a conflict, and the subscriber dead-letters it. The stream is the source of truth; this file
+can be rebuilt by replaying it.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ import contextlib
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from agents.knowledge.summary import kind_of, summarize
-from contracts import Envelope
+from contracts import ContractError, Envelope, decode
+from contracts.envelope import same_event
 from contracts.payloads import KnowledgeNote
 from contracts.redaction import keep_nothing, mask_event
 
@@ -55,6 +60,16 @@ INSERT OR IGNORE INTO events
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _COLUMNS = "seq, id, type, kind, task_id, causation_id, agent, occurred_at, text"
+_LOOKUP_CHUNK = 500  # ids per `IN (...)` query, well under SQLite's variable limit
+
+
+@dataclass
+class BatchResult:
+    """What :meth:`KnowledgeStore.add_batch` did: rows ``added`` (repeats of stored events are not
+    counted), and ``conflicts``: index in the batch -> why that event was refused."""
+
+    added: int
+    conflicts: dict[int, str] = field(default_factory=dict)
 
 
 def _author(event: Envelope) -> str:
@@ -107,10 +122,24 @@ class KnowledgeStore:
     async def close(self) -> None:
         await self._db.close()
 
-    async def add_batch(self, events: Sequence[Envelope]) -> int:
-        """Insert events in one transaction; returns how many were new (duplicates are ignored)."""
+    async def add_batch(self, events: Sequence[Envelope]) -> BatchResult:
+        """Insert events in one transaction. The same event again is ignored; another event under
+        an id already stored (or earlier in the batch) is refused and listed in ``conflicts``."""
+        known = await self._stored([e.id for e in events])
+        rows = []
+        conflicts: dict[int, str] = {}
+        for index, event in enumerate(events):
+            first = known.get(event.id)
+            if first is None:
+                known[event.id] = event
+                rows.append(_row(event))
+            elif not same_event(first, event):
+                conflicts[index] = (
+                    f"event id {event.id} is already stored for a different event "
+                    f"({first.type} of task {first.task_id} from {first.source.agent})"
+                )
         try:
-            cursor = await self._db.executemany(_INSERT, [_row(e) for e in events])
+            cursor = await self._db.executemany(_INSERT, rows)
             await self._db.commit()
         except BaseException:
             # Leave no half-written transaction behind: the retry starts clean.
@@ -118,7 +147,20 @@ class KnowledgeStore:
                 await self._db.rollback()
             raise
         # rowcount counts the rows this statement inserted (not the FTS trigger's): ignored dupes are 0.
-        return cursor.rowcount
+        return BatchResult(added=max(cursor.rowcount, 0), conflicts=conflicts)
+
+    async def _stored(self, ids: Sequence[str]) -> dict[str, Envelope]:
+        """The stored events among ``ids`` (a redelivery, or an id reused by another event)."""
+        found: dict[str, Envelope] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _LOOKUP_CHUNK):
+            chunk = unique[start : start + _LOOKUP_CHUNK]
+            sql = f"SELECT id, event FROM events WHERE id IN ({','.join('?' * len(chunk))})"
+            async with self._db.execute(sql, chunk) as cur:
+                for row in await cur.fetchall():
+                    with contextlib.suppress(ContractError):  # written by an older contract: no verdict
+                        found[row[0]] = decode(row[1].encode())
+        return found
 
     async def count(self) -> int:
         async with self._db.execute("SELECT count(*) FROM events") as cur:

@@ -61,6 +61,7 @@ class QA(Worker):
             EventType.REPORT_QA,
             Report(
                 passed=passed,
+                artifact_digest=artifacts.digest(),
                 files=sorted(files),
                 findings=findings[:2000],
                 tools=tool_versions,

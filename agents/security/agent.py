@@ -29,7 +29,13 @@ class Security(Worker):
         summary = f"{len(findings)} finding(s), {len(blocking)} blocking (high or critical)"
         ctx.emit(
             EventType.REPORT_SECURITY,
-            Report(passed=passed, files=sorted(files), findings=findings[:2000], summary=summary),
+            Report(
+                passed=passed,
+                artifact_digest=artifacts.digest(),
+                files=sorted(files),
+                findings=findings[:2000],
+                summary=summary,
+            ),
         )
         ctx.note(NoteKind.STATUS, f"Security: {'passed' if passed else 'blocked'} - {summary}")
 

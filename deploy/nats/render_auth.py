@@ -12,6 +12,9 @@ bus/consumer.py, bus/publisher.py, bus/watch.py, nats-py's JetStream and KV call
   JetStream API calls for its own durables (create with its filter, info, fetch) and acks on
   them, the stream look-ups it binds with, and (devops) the task-state bucket's keys. It never
   creates, updates, purges or deletes a stream;
+  an agent that publishes events may read one stored event by sequence (a duplicate PubAck is
+  compared with what is stored; events carry no secret values), devops may read the consumer
+  info of the agents it waits for (its deadlines measure their silence);
 - it subscribes only to its own reply inbox ``_INBOX_<agent>.>``, ``$SRV.>`` (NATS micro
   discovery) and its own micro ``status`` endpoint; knowledge also to the knowledge RPC subjects;
 - ``allow_responses`` lets it answer requests (micro PING/INFO/STATS, knowledge RPC) on the
@@ -52,6 +55,7 @@ from contracts.subjects import (
     Route,
     agent_status_subject,
     dlq_subject,
+    durable_name,
     event_filter,
     inbox_prefix,
     status_filter,
@@ -74,10 +78,20 @@ API = "$JS.API"
 KV_STREAM = TASKS_BUCKET_STREAM
 # The agent whose state machine lives in the task-state bucket (docs/architecture.md: DevOps owns it).
 KV_OWNERS = frozenset({"devops"})
+# Reading one stored event by sequence (or the first on a subject): bus/publisher.py compares what a
+# duplicate PubAck points at, the architect and the client look up a task's first task.requested,
+# devops reads back its artifact set.
+READ_BACK = f"{API}.STREAM.MSG.GET.{EVENTS_STREAM}"
 # Calls an agent makes beyond what its route implies, each with the code that makes it.
 EXTRA_PUBLISH: dict[str, tuple[str, ...]] = {
-    # agents/devops/agent.py reads back the artifact set it published, by stream sequence.
-    "devops": (f"{API}.STREAM.MSG.GET.{EVENTS_STREAM}",),
+    # agents/devops/silence.py: the consumer state of the agents devops waits for (deadlines).
+    "devops": tuple(
+        f"{API}.CONSUMER.INFO.{EVENTS_STREAM}.{durable_name(r.agent, t)}"
+        for r in ROUTES.values()
+        if not r.consumes_everything
+        for t in r.consumes
+        if t in ROUTES["devops"].publishes
+    ),
 }
 MICRO = "$SRV.>"
 
@@ -160,6 +174,8 @@ def agent_user(route: Route) -> User:
         publish += _durable(durable, filter_subject)
     if route.agent in KV_OWNERS:
         publish += _task_bucket()
+    if route.publishes:  # it publishes events: duplicate PubAcks are compared with what is stored
+        publish.append(READ_BACK)
     publish += EXTRA_PUBLISH.get(route.agent, ())
     publish.append(inbox)
     subscribe = [inbox, MICRO, status_endpoint(route.agent)]
@@ -193,6 +209,7 @@ def client_user() -> User:
         f"{API}.STREAM.NAMES",
         f"{API}.STREAM.INFO.{EVENTS_STREAM}",
         f"{API}.STREAM.INFO.{DLQ_STREAM}",
+        READ_BACK,
         # watch (bus/watch.py): a consumer named in the subject, status events only. Never the bare
         # CONSUMER.CREATE.<stream>: it takes any name from the body, an agent durable's too.
         f"{API}.CONSUMER.CREATE.{EVENTS_STREAM}.*.{status_filter()}",

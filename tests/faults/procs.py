@@ -31,6 +31,8 @@ FAST_ENV = {
     "ORCHESTRA_SWEEP_INTERVAL_S": "0.5",
     # The fault suite is about delivery, not apps: no smoke boot (an install and a start per task).
     "ORCHESTRA_SMOKE_BOOT": "false",
+    # Every process of one deployment shares the id key: replicas derive the same follow-up ids.
+    "ORCHESTRA_ID_KEY": "fault-tests-shared-id-key-0123456789",
 }
 
 

@@ -92,6 +92,11 @@ containers:
           secretKeyRef:
             name: {{ $values.auth.existingSecret }}
             key: {{ .agent }}
+      - name: ORCHESTRA_ID_KEY
+        valueFrom:
+          secretKeyRef:
+            name: {{ $values.auth.existingSecret }}
+            key: id-key
       - name: ORCHESTRA_REPLICAS
         value: {{ $values.streamReplicas | quote }}
       - name: ORCHESTRA_HTTP_PORT
