@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Literal
@@ -17,7 +18,7 @@ from nats.errors import (
 )
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
-from nats.js.errors import APIError, NoStreamResponseError
+from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
 from bus.config import BusConfig
 from bus.errors import IdTaken, PublishFailed, StoreFull
@@ -133,8 +134,17 @@ class Publisher:
             return False
 
     async def publish_raw(self, subject: str, data: bytes, headers: dict[str, str]) -> PubAck:
+        """Publish bytes and return the PubAck, retrying transient failures with the same headers.
+
+        The retry budget is time, not a count: ``publish_attempts`` x ``publish_timeout_s``. A
+        PubAck timeout spends a whole timeout, while "no responders" answers at once: during a
+        cluster's leader election (a node lost, a restart) the stream has no leader for a few
+        seconds, and a count of quick retries would give up long before it has one again. A stream
+        that does not exist at all fails at once, saying so."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout * self._attempts
         delay = 0.1
-        for attempt in range(1, self._attempts + 1):
+        for attempt in itertools.count(1):
             try:
                 ack = await self._js.publish(
                     subject, data, timeout=self._timeout, stream=_stream_for(subject), headers=headers
@@ -143,13 +153,9 @@ class Publisher:
                     log.debug("publish.duplicate", subject=subject, msg_id=headers.get(MSG_ID))
                 return ack
             except _TRANSIENT as exc:
-                if attempt == self._attempts:
-                    raise PublishFailed(
-                        f"no PubAck for {subject} after {attempt} attempts: {type(exc).__name__}"
-                    ) from None
-                log.warning("publish.retry", subject=subject, attempt=attempt, error=type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                error = type(exc).__name__
+                if isinstance(exc, NoRespondersError | NoStreamResponseError):
+                    await self._stream_exists(subject)
             except MaxPayloadError:
                 # nats-py refuses before sending: over the server's max_payload, for good.
                 raise PublishFailed(f"{subject}: {len(data)} bytes, over the server's max_payload") from None
@@ -158,15 +164,31 @@ class Publisher:
                 if exc.err_code in _NO_SPACE:
                     # Not stored, and said so: the caller holds its work until space returns.
                     raise StoreFull(f"{reason} (storage full)") from None
-                if exc.code == 503 and attempt < self._attempts:
-                    # JetStream still recovering after a restart: as transient as a timeout.
-                    log.warning("publish.retry", subject=subject, attempt=attempt, error=reason)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-                    continue
-                # Refused for good (message too large, no such stream): not worth retrying.
-                raise PublishFailed(reason) from None
+                if exc.code != 503:
+                    # Refused for good (message too large, no such stream): not worth retrying.
+                    raise PublishFailed(reason) from None
+                error = reason  # JetStream still recovering after a restart: as transient as a timeout
+            if loop.time() + delay > deadline:
+                raise PublishFailed(f"no PubAck for {subject} after {attempt} attempts: {error}") from None
+            log.warning("publish.retry", subject=subject, attempt=attempt, error=error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
+
+    async def _stream_exists(self, subject: str) -> None:
+        """After "no responders": raise PublishFailed when the stream is certainly missing (never
+        provisioned, or deleted); an election in progress or an unreachable server is transient."""
+        stream = _stream_for(subject)
+        if stream is None:
+            return
+        try:
+            await self._js.stream_info(stream)
+        except NotFoundError:
+            raise PublishFailed(
+                f"no stream {stream} for {subject}: it is not provisioned (`orchestra provision`)"
+            ) from None
+        except Exception:
+            return  # no leader yet, a timeout, a lost connection: the publish is retried
 
     async def publish_many(self, events: Iterable[Envelope]) -> list[PubAck]:
         """Publish several events concurrently (each with its own PubAck); all or an error."""

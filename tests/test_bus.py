@@ -152,3 +152,29 @@ async def test_a_duplicate_pub_ack_for_someone_elses_event_is_not_taken_as_ours(
     assert again.duplicate and again.seq == ack.seq
     with pytest.raises(IdTaken, match=mine.id):
         await bus.publisher.publish(mine, taken="raise")
+
+
+async def test_publishing_to_a_stream_that_was_never_provisioned_says_so(tmp_path) -> None:
+    """A "no responders" answer is how a cluster answers while its stream has no leader (a node lost), so
+    the publisher keeps retrying it within its time budget; but when the stream does not exist at
+    all the retries can never succeed, and the error says what to do instead of "no PubAck"."""
+    from bus.config import BusConfig
+    from bus.embedded import EmbeddedServer
+    from bus.errors import PublishFailed
+
+    server = EmbeddedServer(store_dir=tmp_path / "nats").start()
+    try:
+        bare = await Bus.connect(BusConfig(nats_url=server.url, publish_timeout_s=5, publish_attempts=5))
+        try:
+            event = new_event(
+                EventType.KNOWLEDGE_NOTE,
+                KnowledgeNote(kind=NoteKind.EDIT, text="x", agent="test"),
+                task_id=new_id(),
+                source=Source(agent="test", instance="t"),
+            )
+            with pytest.raises(PublishFailed, match="not provisioned"):
+                await bare.publish(event)
+        finally:
+            await bare.close(timeout_s=5)
+    finally:
+        server.stop()
