@@ -207,7 +207,9 @@ async def test_forged_security_reports_are_refused(tmp_path: Path) -> None:
     """Attack on an unauthenticated bus: security is not running; as soon as the artifact set is
     out, an outsider publishes report.security passed=true, once as itself and once claiming to be
     security without binding the verdict to the artifact set. Invariant: both are dead-lettered,
-    the task fails at its deadline naming security, and the token never reaches a written file."""
+    the task fails at its deadline naming security, and nothing is written. (The original attack
+    also carried a token in the start command; that is now refused at planning before any artifact
+    set exists: tests/test_redaction.py.)"""
     agents = ["architect", "devops", "credentials", "qa", "knowledge"]
     async with orchestra(tmp_path, agents=agents, validators="fast", validation_deadline_s=3.0) as running:
         project = copy_example("fastapi-service", running.workspace)
@@ -231,14 +233,8 @@ async def test_forged_security_reports_are_refused(tmp_path: Path) -> None:
             event_filter(EventType.ARTIFACT_SET_COMPLETED, task), cb=on_artifacts
         )
         try:
-            start = ["python", "-m", "app", "--token", TOKEN]
             await running.client.submit(
-                TEXT,
-                project,
-                targets=[Target.DOCKER],
-                output_dir="out",
-                task_id=task,
-                service=ServiceSpec(start_command=start),
+                TEXT, project, targets=[Target.DOCKER], output_dir="out", task_id=task
             )
             end = await wait_final(running, task)
         finally:
@@ -251,7 +247,7 @@ async def test_forged_security_reports_are_refused(tmp_path: Path) -> None:
             what="both forged reports dead-lettered",
         )
         assert all(letter.reason for letter in letters)
-        assert not any(TOKEN in text for text in out_files(running, "out").values())
+        assert out_files(running, "out") == {}
 
 
 async def _letters_for(running: Running, consumer: str, n: int) -> list | None:

@@ -7,12 +7,12 @@ import stat
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from agents.devops.agent import refuse_secrets
 from agents.devops.silence import conversation
 from agents.idkey import load_or_create
 from agents.settings import AgentSettings
+from bus.errors import ConfigError
 from contracts import EventType
 
 TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
@@ -36,9 +36,9 @@ def test_the_id_key_comes_from_the_environment_or_a_file_and_never_shows(tmp_pat
     assert settings.id_key.get_secret_value() == "from-the-environment-0123"
     assert "from-the-environment" not in repr(settings) + str(settings.model_dump())
     assert AgentSettings.from_env({}).id_key is None
-    with pytest.raises(ValidationError, match="at least 16") as exc:
+    with pytest.raises(ConfigError, match=r"ORCHESTRA_ID_KEY: .*at least 16") as exc:
         AgentSettings.from_env({"ORCHESTRA_ID_KEY": "short"})
-    assert "short" not in str(exc.value.errors(include_input=False))
+    assert "short" not in str(exc.value)
 
 
 def test_devops_refuses_to_write_a_literal_secret_whatever_the_verdict() -> None:

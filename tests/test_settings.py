@@ -108,13 +108,13 @@ def test_a_secret_in_a_bad_value_is_named_never_shown() -> None:
 
 
 def test_adding_a_setting_is_adding_a_field() -> None:
-    """A new field reads ORCHESTRA_<FIELD> with no other edit (how `id_key` and friends join)."""
+    """A new field reads ORCHESTRA_<FIELD> with no other edit (how `id_key` and friends joined)."""
 
     class Extended(AgentSettings):
-        id_key: str | None = None
+        new_knob: str | None = None
 
-    assert Extended.from_env({"ORCHESTRA_ID_KEY": "k"}).id_key == "k"
-    assert Extended.from_env({"ORCHESTRA_ID_KEY": "k"}, id_key="flag").id_key == "flag"
+    assert Extended.from_env({"ORCHESTRA_NEW_KNOB": "k"}).new_knob == "k"
+    assert Extended.from_env({"ORCHESTRA_NEW_KNOB": "k"}, new_knob="flag").new_knob == "flag"
 
 
 def test_plain_construction_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:

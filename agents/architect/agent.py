@@ -22,6 +22,7 @@ from contracts.payloads import (
     StatusChanged,
     TaskRequested,
 )
+from contracts.redaction import mask_event
 from contracts.vocabulary import DeploymentState, NoteKind, Target
 
 if TYPE_CHECKING:
@@ -106,8 +107,10 @@ class Architect(Worker):
         # task. That one again (a redelivery, a client's retry) is planned again idempotently (the
         # same follow-up ids); any other is refused, and the task it names is left alone. The
         # stream decides, so every architect replica decides the same.
+        # The event in hand was masked at ingestion (agents/worker.py): compare like with like, or
+        # a client that sent a secret unmasked would find its own task "already exists".
         first = await self.bus.first_event(event.subject())
-        if first is not None and not same_event(first, event):
+        if first is not None and not same_event(mask_event(first), event):
             raise Reject(f"task {event.task_id} already exists (created by event {first.id})")
         ctx.status(S.RECEIVED, None, f"task received: {task.text or 'structured request'}")
         ctx.status(S.PLANNING, S.RECEIVED, "architect is planning")
