@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 from pydantic import ValidationError
 
+from agents.devops import backing, writable
 from agents.devops.admit import refusal
 from agents.devops.detect import Detected, go, node, python
 from agents.devops.detect.scan import OS_VARS
@@ -88,7 +89,7 @@ def inspect_project(root: Path, overrides: ServiceSpec | None = None) -> Project
     if app_dir != ".":
         _lift(found, context, app_dir)
     found.assumptions += context.skipped() + (tree.skipped() if tree is not context else [])
-    facts = _resolve(found, overrides, folder=context.root.name, app_dir=app_dir)
+    facts = _resolve(found, overrides, folder=context.root.name, app_dir=app_dir, tree=tree)
     why = refusal(facts)
     if why is not None:
         raise InspectionError(why)
@@ -212,7 +213,14 @@ def _lift(found: Detected, context: ProjectTree, app_dir: str) -> None:
     found.dev_dependency_files = tuple(f"{app_dir}/{rel}" for rel in found.dev_dependency_files)
 
 
-def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: str = ".") -> ProjectFacts:
+def _resolve(
+    found: Detected,
+    overrides: ServiceSpec,
+    *,
+    folder: str,
+    app_dir: str = ".",
+    tree: ProjectTree | None = None,
+) -> ProjectFacts:
     """Merge overrides over findings and fill every remaining gap with a stated default."""
     assumptions = list(found.assumptions)
     language = found.language
@@ -265,6 +273,8 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: s
         build_image = build_image if language == "go" else overrides.base_image
     env_vars = overrides.env_vars if overrides.env_vars is not None else sorted(found.env_vars - OS_VARS)
     port_env = found.port_env if found.port_env in env_vars or found.port_env == "PORT" else "PORT"
+    writes = _writable(found, overrides, app_dir, env_vars, tree)
+    assumptions += writes.assumptions
     return ProjectFacts(
         name=overrides.name or dns_name(found.name or folder),
         language=language,
@@ -288,7 +298,7 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: s
         build_target=found.build_target,
         app_dir=app_dir,
         workspace_package=found.workspace_package,
-        runtime_env=dict(sorted(found.runtime_env.items())),
+        runtime_env=dict(sorted({**found.runtime_env, **writes.env}.items())),
         build_command=tuple(overrides.build_command or found.build_command),
         build_packages=found.build_packages,
         runtime_packages=found.runtime_packages,
@@ -297,7 +307,38 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: s
         cgo=found.cgo,
         skip_scripts=found.skip_scripts,
         required_env=tuple(sorted(found.required_env & set(env_vars))),
+        writable_paths=writes.volumes,
+        run_dir=writes.run_dir,
+        writable_workdir=writes.writable_workdir,
         assumptions=tuple(assumptions),
+    )
+
+
+def _writable(
+    found: Detected, overrides: ServiceSpec, app_dir: str, env_vars: list[str], tree: ProjectTree | None
+) -> writable.Plan:
+    """Volumes for what the app writes (see :mod:`agents.devops.writable`)."""
+    app_root = "/app" if app_dir == "." else f"/app/{app_dir}"
+    requested = overrides.writable_paths or []
+    for path in requested:
+        if ".." in PurePosixPath(path).parts or writable.covers_code(path, app_root):
+            raise InspectionError(
+                f"writable path {path} would hide the app's code or the system: pass --writable-path a "
+                "folder of its own (e.g. /data)"
+            )
+
+    def files_under(rel: str) -> list[str]:
+        return tree.listing(rel) if tree is not None and rel else []
+
+    return writable.plan(
+        found.writes,
+        app_root=app_root,
+        code_root="/app" if found.language == "go" else app_root,
+        movable=found.language == "go",
+        bound_env=backing.bindings(env_vars, found.backing_services),
+        sql_backing=bool({"postgres", "mysql"} & found.backing_services),
+        files_under=files_under,
+        requested=requested,
     )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agents.devops.detect.writes import Write
+
 
 @dataclass
 class Detected:
@@ -44,3 +46,5 @@ class Detected:
     required_env: set[str] = field(default_factory=set)
     # Override field -> why detection cannot fill it: inspection refuses unless the caller passes it.
     needs: dict[str, str] = field(default_factory=dict)
+    # Paths the app writes at run time (volumes on a read-only root filesystem).
+    writes: list[Write] = field(default_factory=list)

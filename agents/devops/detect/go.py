@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from agents.devops.detect import Detected
+from agents.devops.detect import Detected, writes
 from agents.devops.detect import go_packages as gp
 from agents.devops.detect.scan import NAME, env_file_names, find_names, has_metrics, health_path
 from agents.devops.tree import ProjectTree
@@ -55,7 +55,6 @@ CGO_IMPORTS = (
     "gorm.io/driver/sqlite",
     "github.com/confluentinc/confluent-kafka-go",
 )
-_SQLITE_FILE = re.compile(r'\bOpen\(\s*"sqlite3?"\s*,\s*"([^":]+)"')
 _HEALTHY_ROUTE = re.compile(r"(?i)(healthz?|livez|readyz|ping|status|version)")
 
 
@@ -102,12 +101,7 @@ def detect(tree: ProjectTree) -> Detected | None:
             found.backing_services.add(service)
     found.cgo = bool(imports & set(CGO_IMPORTS))
     found.build_tags = gp.production_tags(pkgs, dirs)
-    for path in sorted({p for text in texts for p in _SQLITE_FILE.findall(text) if "test" not in p}):
-        found.assumptions.append(
-            f"the app writes the SQLite file {path} relative to its working directory (/app, not writable "
-            "by the app user; the root filesystem is read-only in Kubernetes, ECS and Compose prod): "
-            "point it at a mounted volume, or /tmp for throwaway data"
-        )
+    found.writes = writes.go_writes({rel: t for d in dirs for rel, t in pkgs[d].files.items()})
     _port(found, gp.listens(pkgs, dirs), pkgs[main])
     _health(found, gp.routes(pkgs, dirs), texts)
     found.metrics_path = "/metrics" if has_metrics(texts) else None

@@ -11,10 +11,11 @@ import json
 import posixpath
 import re
 import shlex
+from collections.abc import Callable
 from typing import Any
 
 from agents.devops import backing
-from agents.devops.detect import Detected
+from agents.devops.detect import Detected, writes
 from agents.devops.detect.node_routes import SOURCE_SUFFIXES, Route, app_routes
 from agents.devops.detect.scan import (
     ENV_FILES,
@@ -69,6 +70,11 @@ _ENVALID_REQUIRED = re.compile(
     r"""\b([A-Z][A-Z0-9_]*)\s*:\s*(?:str|num|bool|port|url|email|host|json)\(\s*\)"""
 )
 _SCHEMA_DEFAULT = re.compile(r"""\b(\w+)\s*:\s*\{[^{}]*?\bdefault\s*:""")
+_STRING_DEFAULT = (
+    # A schema property's string default (a regex quantifier such as {2} may come before it).
+    re.compile(r"""\b(\w+)\s*:\s*\{(?:[^{}]|\{\d*,?\d*\})*?\bdefault\s*:\s*["'`]([^"'`]*)["'`]"""),
+    re.compile(r"""process\.env\.(\w+)\s*(?:\?\?|\|\|)\s*["'`]([^"'`]*)["'`]"""),
+)
 _LOOKS_SECRET = re.compile(r"(?i)pass|secret|token|key|credential|private|dsn|_url$|_uri$|auth")
 _HEALTHY_ROUTE = re.compile(r"(?i)(healthz?|livez|readyz|ping)")
 
@@ -115,6 +121,8 @@ def detect(tree: ProjectTree) -> Detected | None:
     entry = _entry(found, scripts.get("start"), package.get("main"), tree, typescript)
     _port(found, code)
     _listen_host(found, code)
+    defaults = {name: value for p in _STRING_DEFAULT for text in code for name, value in p.findall(text)}
+    found.writes = writes.node_writes(sources, _runs_from(typescript), defaults)
     _health(found, app_routes(sources, entry), code)
     found.metrics_path = "/metrics" if has_metrics(code) or "prom-client" in deps else None
     found.skip_scripts = _dev_tool_scripts(scripts, package)
@@ -200,6 +208,14 @@ def _typescript(
         "with production dependencies only"
     )
     return _TypeScript(root_dir, out_dir)
+
+
+def _runs_from(ts: _TypeScript | None) -> Callable[[str], str]:
+    """The file that runs for a source file: TypeScript's compiled output under outDir."""
+    if ts is None:
+        return lambda rel: rel
+    inside = "" if ts.root_dir == "." else ts.root_dir + "/"
+    return lambda rel: ts.output_of(rel) if rel.startswith(inside) and rel.endswith(".ts") else rel
 
 
 def _rel(value: Any) -> str | None:

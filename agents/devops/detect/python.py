@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from agents.devops.detect import Detected, pybuild, pyentry, pyroutes
+from agents.devops.detect import Detected, pybuild, pyentry, pyroutes, writes
 from agents.devops.detect.scan import NAME, env_file_names, find_names, first_port, has_metrics, health_path
 from agents.devops.detect.scan import version_of as _version_of
 from agents.devops.images import DEFAULT_VERSION, PYTHON
@@ -80,6 +80,7 @@ def detect(tree: ProjectTree) -> Detected | None:
     code = sources.values()
     found.env_vars = find_names(_ENV, code) | _settings_fields(code) | env_file_names(tree)
     found.metrics_path = "/metrics" if has_metrics(code) or "prometheus-client" in deps else None
+    found.writes = writes.python_writes(sources)
     settings = _django_settings(tree, sources) if found.framework == "django" else None
     if settings:
         found.runtime_env["DJANGO_SETTINGS_MODULE"] = settings

@@ -173,6 +173,9 @@ def _with_engine(
         steps = engines.plan(
             str(found.client), context=context, dockerfile=dockerfile, target=config.target,
             tag=f"{name}:latest", name=name, env_file=env_file, secrets=secrets, port=port,
+            start=engines.Start(
+                config.entrypoint, config.command, config.read_only, config.tmpfs, config.volumes
+            ),
         )  # fmt: skip
         limits = Limits(start_s=options.start_timeout_s, health_s=options.health_timeout_s)
         outcome = engines.run_image(
