@@ -6,6 +6,7 @@ Pure generator tests: no Go toolchain, no server.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -226,9 +227,41 @@ def test_backing_services_come_from_the_imports_of_the_built_packages(tmp_path: 
     assert not facts.cgo
 
 
-def test_a_sqlite_file_next_to_the_working_directory_is_named_in_the_assumptions(tmp_path: Path) -> None:
+def test_a_sqlite_file_the_binary_opens_lands_in_a_data_volume(tmp_path: Path) -> None:
+    """``./app.db`` from /app would be beside the binary on a read-only root: the binary runs in
+    /data instead, a volume in every target, created and owned by the app user in the image."""
     facts = inspect_project(write(tmp_path / "realworld", GIN_APP))
-    assert any("SQLite file ./app.db" in a and "read-only" in a for a in facts.assumptions)
+    assert facts.writable_paths == ("/data",) and facts.run_dir == "/data" and facts.workdir == "/data"
+    assert any("/data is a writable volume (SQLite database app.db" in a for a in facts.assumptions)
+    files = files_of(AppSpec(facts=facts))
+    runtime = files["Dockerfile"].rsplit("\nFROM ", 1)[1]
+    assert "RUN mkdir -p /data \\\n && chown 10001:10001 /data\nWORKDIR /data\n" in runtime
+    assert 'VOLUME ["/tmp", "/data"]' in runtime and runtime.index("VOLUME") < runtime.index("USER")
+    pod = yaml.safe_load(files["k8s/deployment.yaml"].split("\n---\n")[-1])["spec"]["template"]["spec"]
+    assert {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}} in pod["volumes"]
+    assert {"name": "data", "mountPath": "/data"} in pod["containers"][0]["volumeMounts"]
+    task = json.loads(files["ecs-task-definition.json"])
+    assert {"name": "data"} in task["volumes"]
+    assert {"sourceVolume": "data", "containerPath": "/data", "readOnly": False} in task[
+        "containerDefinitions"
+    ][0]["mountPoints"]
+    assert "data:/data" in yaml.safe_load(files["docker-compose.prod.yml"])["services"]["app"]["volumes"]
+
+
+def test_a_path_above_the_working_directory_moves_the_working_directory_into_the_volume(
+    tmp_path: Path,
+) -> None:
+    """gin's realworld example opens ``./../gorm.db``: from /app that is /gorm.db (the root, not
+    writable); from /data/run it is /data/gorm.db, in the volume."""
+    files = dict(GIN_APP)
+    files["common/database.go"] = files["common/database.go"].replace('"./app.db"', '"./../gorm.db"')
+    facts = inspect_project(write(tmp_path / "realworld", files))
+    assert facts.writable_paths == ("/data",) and facts.run_dir == "/data/run"
+    runtime = files_of(AppSpec(facts=facts, targets=(Target.DOCKER,)))["Dockerfile"].rsplit("\nFROM ", 1)[1]
+    assert (
+        "RUN mkdir -p /data /data/run \\\n && chown 10001:10001 /data /data/run\nWORKDIR /data/run\n"
+        in runtime
+    )
 
 
 def test_a_tcp_probe_on_the_glibc_runtime_uses_bash_not_nc(tmp_path: Path) -> None:

@@ -240,13 +240,13 @@ def test_engine_decision_and_plan(tmp_path: Path) -> None:
     started = plan(
         "/bin/docker", context=tmp_path, dockerfile=tmp_path / "Dockerfile", target=None, tag="t:1", name="n",
         env_file=tmp_path / "env", secrets={}, port=8000,
-        start=Start(("/bin/sh", "-c", "exec \"$@\"", "--"), ("node", "server.js"), True, ("/tmp",), ("/data",)),
+        start=Start(("/bin/sh", "-c", 'exec "$@"', "--"), ("node", "server.js"), True, ("/tmp",), ("/data",)),
     )  # fmt: skip
     assert started.run[started.run.index("--entrypoint") + 1] == "/bin/sh"
     assert started.run[started.run.index("t:1") :] == ["t:1", "-c", 'exec "$@"', "--", "node", "server.js"]
     assert (
         "--read-only" in started.run
-        and ["--tmpfs", "/tmp"] == started.run[started.run.index("--tmpfs") :][:2]
+        and started.run[started.run.index("--tmpfs") :][:2] == ["--tmpfs", "/tmp"]
     )
     assert "type=volume,target=/data" in started.run
 

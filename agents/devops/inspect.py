@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from agents.devops import backing, writable
 from agents.devops.admit import refusal
-from agents.devops.detect import Detected, go, node, python
+from agents.devops.detect import Detected, go, listen, node, python
 from agents.devops.detect.scan import OS_VARS
 from agents.devops.facts import ProjectFacts, dns_name
 from agents.devops.images import (
@@ -49,6 +49,9 @@ FLAGS = {
     "health_path": "--health-path",
     "app_dir": "--app-dir",
     "build_command": "--build-command",
+    "writable_paths": "--writable-path",
+    "config_files": "--config-file",
+    "allow_loopback": "--allow-loopback",
 }
 _START_EXAMPLE = {
     "python": "'gunicorn --bind 0.0.0.0:8000 app:app'",
@@ -275,6 +278,9 @@ def _resolve(
     port_env = found.port_env if found.port_env in env_vars or found.port_env == "PORT" else "PORT"
     writes = _writable(found, overrides, app_dir, env_vars, tree)
     assumptions += writes.assumptions
+    host_env = _listen_host(found, overrides, assumptions)
+    if host_env:
+        env_vars = sorted({*env_vars, host_env})
     return ProjectFacts(
         name=overrides.name or dns_name(found.name or folder),
         language=language,
@@ -298,7 +304,7 @@ def _resolve(
         build_target=found.build_target,
         app_dir=app_dir,
         workspace_package=found.workspace_package,
-        runtime_env=dict(sorted({**found.runtime_env, **writes.env}.items())),
+        runtime_env=dict(sorted({**found.runtime_env, **writes.env, **_host(host_env)}.items())),
         build_command=tuple(overrides.build_command or found.build_command),
         build_packages=found.build_packages,
         runtime_packages=found.runtime_packages,
@@ -312,6 +318,32 @@ def _resolve(
         writable_workdir=writes.writable_workdir,
         assumptions=tuple(assumptions),
     )
+
+
+def _listen_host(found: Detected, overrides: ServiceSpec, assumptions: list[str]) -> str | None:
+    """A server bound to localhost only: refused (the message names the file, line and change)
+    unless ``allow_loopback``; a host read from a variable: that variable, set to 0.0.0.0."""
+    site = found.listen
+    if site is None or (found.language == "python" and overrides.start_command):
+        return None  # a Python __main__ block only runs with its own start command
+    if site.env:
+        assumptions.append(f"{site.where} reads its listen host from {site.env}: set to {listen.ANY}")
+        return site.env
+    if site.loopback is None:
+        return None
+    if not overrides.allow_loopback:
+        raise InspectionError(
+            f"{site.refusal()}; to generate anyway (it stays unreachable), {fix('allow_loopback')}"
+        )
+    assumptions.append(
+        f"{site.refusal()}; generated anyway (allow_loopback): probes run inside the container and pass, "
+        "but no traffic reaches the app"
+    )
+    return None
+
+
+def _host(env: str | None) -> dict[str, str]:
+    return {env: listen.ANY} if env else {}
 
 
 def _writable(

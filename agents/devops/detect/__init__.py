@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agents.devops.detect.listen import Listen
 from agents.devops.detect.writes import Write
 
 
@@ -48,3 +49,5 @@ class Detected:
     needs: dict[str, str] = field(default_factory=dict)
     # Paths the app writes at run time (volumes on a read-only root filesystem).
     writes: list[Write] = field(default_factory=list)
+    # The server's listen call when it binds localhost only, or takes its host from a variable.
+    listen: Listen | None = None

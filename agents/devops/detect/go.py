@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from agents.devops.detect import Detected, writes
+from agents.devops.detect import Detected, listen, writes
 from agents.devops.detect import go_packages as gp
 from agents.devops.detect.scan import NAME, env_file_names, find_names, has_metrics, health_path
 from agents.devops.tree import ProjectTree
@@ -101,7 +101,9 @@ def detect(tree: ProjectTree) -> Detected | None:
             found.backing_services.add(service)
     found.cgo = bool(imports & set(CGO_IMPORTS))
     found.build_tags = gp.production_tags(pkgs, dirs)
-    found.writes = writes.go_writes({rel: t for d in dirs for rel, t in pkgs[d].files.items()})
+    files = {rel: t for d in dirs for rel, t in pkgs[d].files.items()}
+    found.writes = writes.go_writes(files)
+    found.listen = listen.go(files)
     _port(found, gp.listens(pkgs, dirs), pkgs[main])
     _health(found, gp.routes(pkgs, dirs), texts)
     found.metrics_path = "/metrics" if has_metrics(texts) else None

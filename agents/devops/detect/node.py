@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.devops import backing
-from agents.devops.detect import Detected, writes
+from agents.devops.detect import Detected, listen, writes
 from agents.devops.detect.node_routes import SOURCE_SUFFIXES, Route, app_routes
 from agents.devops.detect.scan import (
     ENV_FILES,
@@ -61,8 +61,6 @@ _CLIENT_PORT = re.compile(
     r"^(SMTP|MAIL|EMAIL|MYSQL|MARIADB|PG|POSTGRES|DB|DATABASE|REDIS|MONGO|RABBIT|AMQP|ELASTIC|KAFKA|NATS|"
     r"MQTT|SENTRY|METRICS|DEBUG|INSPECT|PROXY|SMTPS|LDAP|MEMCACHED?|CACHE|QUEUE|BROKER)"
 )
-_LISTEN_LOCAL = re.compile(r"""\.listen\(\s*\{(?:(?!\bhost\s*:)[^}])*\}\s*\)""")
-_LISTEN_LOOPBACK = re.compile(r"""\.listen\([^)]*?["'](?:localhost|127\.0\.0\.1)["']""")
 _REQUIRED_LIST = re.compile(r"""\brequired\s*:\s*\[([^\]]*)\]""")
 _QUOTED = re.compile(r"""["'`](\w+)["'`]""")
 _JOI_REQUIRED = re.compile(r"""\b(\w+)\s*:\s*Joi\.[^\n]*?\.required\(\)""")
@@ -120,7 +118,7 @@ def detect(tree: ProjectTree) -> Detected | None:
     typescript = _typescript(tree, scripts, found, manager)
     entry = _entry(found, scripts.get("start"), package.get("main"), tree, typescript)
     _port(found, code)
-    _listen_host(found, code)
+    found.listen = listen.node(sources, found.framework)
     defaults = {name: value for p in _STRING_DEFAULT for text in code for name, value in p.findall(text)}
     found.writes = writes.node_writes(sources, _runs_from(typescript), defaults)
     _health(found, app_routes(sources, entry), code)
@@ -303,19 +301,6 @@ def _port(found: Detected, code: list[str]) -> None:
     if found.port is None:
         literal = next((int(m.group(1)) for p in _PORT_LITERAL for t in code for m in p.finditer(t)), None)
         found.port = literal or 3000
-
-
-def _listen_host(found: Detected, code: list[str]) -> None:
-    """Fastify (and an explicit localhost) listen on the loopback only: unreachable from outside."""
-    local = any(_LISTEN_LOOPBACK.search(t) for t in code) or (
-        found.framework == "fastify" and any(_LISTEN_LOCAL.search(t) for t in code)
-    )
-    if local:
-        found.assumptions.append(
-            "the server listens on localhost only (fastify's listen() without host, or an explicit "
-            "loopback address): the in-container health check passes, but Kubernetes/ECS probes and the "
-            "load balancer cannot reach it; listen on host '0.0.0.0' in the code"
-        )
 
 
 def _health(found: Detected, routes: list[Route], code: list[str]) -> None:

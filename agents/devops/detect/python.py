@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from agents.devops.detect import Detected, pybuild, pyentry, pyroutes, writes
+from agents.devops.detect import Detected, listen, pybuild, pyentry, pyroutes, writes
 from agents.devops.detect.scan import NAME, env_file_names, find_names, first_port, has_metrics, health_path
 from agents.devops.detect.scan import version_of as _version_of
 from agents.devops.images import DEFAULT_VERSION, PYTHON
@@ -290,6 +290,8 @@ def _from_code(
         module = main[0]
         if main[1] is not None:
             found.assumptions.append(f"{module} starts its own server on port {main[1]} (python -m {module})")
+        rel = next((r for r in sorted(sources) if _module(r) == module), None)
+        found.listen = listen.python_main(sources, rel) if rel else None
         return lambda p: ("python", "-m", module)
     script = pyentry.script_server(pyproject, sources)
     if script is not None:
