@@ -89,12 +89,46 @@ def test_a_listen_address_from_a_config_file_is_refused_naming_the_flags(tmp_pat
         inspect_project(root)
     message = str(refused.value)
     assert "./cmd/diald" in message and "configuration file (-config flag)" in message
-    assert message.endswith("pass --port and --start-command") and "\n" not in message
-    # With the flags the set is generated (the file itself is the operator's to mount).
+    assert message.endswith("pass --port and --config-file") and "\n" not in message
+    assert "the start command becomes '/app/server -config <path>'" in message
+    # An explicit start command still does (the operator mounts the file it names).
     facts = inspect_project(
         root, ServiceSpec(port=8080, start_command=["/app/server", "-config", "/etc/d.conf"])
     )
     assert facts.port == 8080 and facts.start_command == ("/app/server", "-config", "/etc/d.conf")
+
+
+def test_a_config_file_comes_from_a_secret_mounted_at_its_path(tmp_path: Path) -> None:
+    """--config-file names where the app's configuration file is mounted: the start command passes
+    it with the app's own flag; Compose mounts a secret file there, Kubernetes and Helm a key of the
+    <service>-files Secret (subPath, read-only); the image never holds it."""
+    root = write(tmp_path / "dial", CLI_SERVER_STORYBOOK)
+    facts = inspect_project(root, ServiceSpec(port=3000, config_files=["/etc/diald/diald.conf"]))
+    assert facts.start_command == ("/app/server", "-config", "/etc/diald/diald.conf")
+    assert facts.config_files == ("/etc/diald/diald.conf",)
+    files = files_of(AppSpec(facts=facts))
+    assert not [
+        line for line in files["Dockerfile"].splitlines() if "diald.conf" in line and "CMD" not in line
+    ]
+    for name in ("docker-compose.yml", "docker-compose.prod.yml"):
+        doc = yaml.safe_load(files[name])
+        assert {"source": "diald_conf", "target": "/etc/diald/diald.conf"} in doc["services"]["app"][
+            "secrets"
+        ]
+        assert doc["secrets"]["diald_conf"]["file"].endswith("/diald.conf")
+    pod = yaml.safe_load(files["k8s/deployment.yaml"].split("\n---\n")[-1])["spec"]["template"]["spec"]
+    mount = {"name": "config-diald-conf", "mountPath": "/etc/diald/diald.conf", "subPath": "diald.conf"}
+    assert {**mount, "readOnly": True} in pod["containers"][0]["volumeMounts"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "config-diald-conf")
+    assert volume["secret"]["secretName"] == "dial-files" and volume["secret"]["items"] == [
+        {"key": "diald.conf", "path": "diald.conf"}
+    ]
+    assert "--from-file=diald.conf=./secrets/diald.conf" in files["k8s/secrets.yaml"]
+    values = yaml.safe_load(files["charts/dial/values.yaml"])
+    assert values["configFiles"] == [
+        {"name": "config-diald-conf", "mountPath": "/etc/diald/diald.conf", "key": "diald.conf"}
+    ]
+    assert any("ECS cannot mount a secret as a file" in a for a in facts.assumptions)
 
 
 GIN_APP = {

@@ -244,10 +244,10 @@ def test_engine_decision_and_plan(tmp_path: Path) -> None:
     )  # fmt: skip
     assert started.run[started.run.index("--entrypoint") + 1] == "/bin/sh"
     assert started.run[started.run.index("t:1") :] == ["t:1", "-c", 'exec "$@"', "--", "node", "server.js"]
-    assert (
-        "--read-only" in started.run
-        and started.run[started.run.index("--tmpfs") :][:2] == ["--tmpfs", "/tmp"]
-    )
+    assert "--read-only" in started.run and started.run[started.run.index("--tmpfs") :][:2] == [
+        "--tmpfs",
+        "/tmp",
+    ]
     assert "type=volume,target=/data" in started.run
 
 

@@ -53,6 +53,8 @@ FLAGS = {
     "config_files": "--config-file",
     "allow_loopback": "--allow-loopback",
 }
+# A need detection states is met by any of these fields (a start command can name the file itself).
+SATISFIED_BY = {"config_files": ("config_files", "start_command")}
 _START_EXAMPLE = {
     "python": "'gunicorn --bind 0.0.0.0:8000 app:app'",
     "node": "'node server.js'",
@@ -227,7 +229,11 @@ def _resolve(
     """Merge overrides over findings and fill every remaining gap with a stated default."""
     assumptions = list(found.assumptions)
     language = found.language
-    missing = {f: why for f, why in found.needs.items() if getattr(overrides, f, None) is None}
+    missing = {
+        f: why
+        for f, why in found.needs.items()
+        if not any(getattr(overrides, g, None) is not None for g in SATISFIED_BY.get(f, (f,)))
+    }
     if missing:
         raise InspectionError(
             "; ".join(missing.values()) + f"; pass {' and '.join(FLAGS.get(f, f) for f in missing)}"
@@ -245,6 +251,8 @@ def _resolve(
         version = raised
     port = overrides.port or found.port or DEFAULT_PORT[language]
     start = overrides.start_command
+    if start is None and overrides.config_files and found.config_flag:
+        start = [*(found.start_command or ()), f"-{found.config_flag}", overrides.config_files[0]]
     if start is None and overrides.port and found.start_for_port is not None:
         start = list(found.start_for_port(port))
     start = start or found.start_command
@@ -278,6 +286,18 @@ def _resolve(
     port_env = found.port_env if found.port_env in env_vars or found.port_env == "PORT" else "PORT"
     writes = _writable(found, overrides, app_dir, env_vars, tree)
     assumptions += writes.assumptions
+    if found.unknown_writes and not overrides.writable_paths:
+        assumptions.append(
+            f"{found.unknown_writes}: its folder must be a volume on the read-only root filesystem; "
+            f"{fix('writable_paths', '/data')} and point the path there"
+        )
+    for path in overrides.config_files or ():
+        file = PurePosixPath(path).name
+        assumptions.append(
+            f"{path} is mounted from a secret, never the image: Compose reads ./secrets/{file}, Kubernetes "
+            f"and Helm the key {file} of the Secret <service>-files; ECS cannot mount a secret as a file "
+            "(not generated: add an init step that writes it from Secrets Manager)"
+        )
     host_env = _listen_host(found, overrides, assumptions)
     if host_env:
         env_vars = sorted({*env_vars, host_env})
@@ -316,6 +336,7 @@ def _resolve(
         writable_paths=writes.volumes,
         run_dir=writes.run_dir,
         writable_workdir=writes.writable_workdir,
+        config_files=tuple(overrides.config_files or ()),
         assumptions=tuple(assumptions),
     )
 

@@ -49,5 +49,9 @@ class Detected:
     needs: dict[str, str] = field(default_factory=dict)
     # Paths the app writes at run time (volumes on a read-only root filesystem).
     writes: list[Write] = field(default_factory=list)
+    # The app writes somewhere detection cannot name (a SQLite path read at run time).
+    unknown_writes: str | None = None
+    # The command-line flag that names the app's configuration file (Go: -config).
+    config_flag: str | None = None
     # The server's listen call when it binds localhost only, or takes its host from a variable.
     listen: Listen | None = None

@@ -55,6 +55,11 @@ CGO_IMPORTS = (
     "gorm.io/driver/sqlite",
     "github.com/confluentinc/confluent-kafka-go",
 )
+SQLITE_IMPORTS = (
+    "github.com/mattn/go-sqlite3",
+    "gorm.io/driver/sqlite",
+    "github.com/jinzhu/gorm/dialects/sqlite",
+)
 _HEALTHY_ROUTE = re.compile(r"(?i)(healthz?|livez|readyz|ping|status|version)")
 
 
@@ -103,6 +108,8 @@ def detect(tree: ProjectTree) -> Detected | None:
     found.build_tags = gp.production_tags(pkgs, dirs)
     files = {rel: t for d in dirs for rel, t in pkgs[d].files.items()}
     found.writes = writes.go_writes(files)
+    if imports & set(SQLITE_IMPORTS) and not any(w.sqlite for w in found.writes):
+        found.unknown_writes = "the app opens a SQLite database at a path it reads at run time"
     found.listen = listen.go(files)
     _port(found, gp.listens(pkgs, dirs), pkgs[main])
     _health(found, gp.routes(pkgs, dirs), texts)
@@ -141,9 +148,10 @@ def _port(found: Detected, sites: list[gp.Listen], main: gp.GoPackage) -> None:
             "environment variable"
         )
         if config:
-            found.needs["start_command"] = (
-                f"and it exits without that file, so the start command must name it "
-                f"('{BINARY} -{config.group(1)} <path>', the file mounted at <path>)"
+            found.config_flag = config.group(1)
+            found.needs["config_files"] = (
+                f"and it exits without that file: name the path it is mounted at from a secret (the start "
+                f"command becomes '{BINARY} -{config.group(1)} <path>')"
             )
         return
     found.port = 8080
