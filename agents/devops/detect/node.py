@@ -14,13 +14,12 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from agents.devops import backing
 from agents.devops.detect import Detected, listen, writes
 from agents.devops.detect.node_routes import SOURCE_SUFFIXES, Route, app_routes
 from agents.devops.detect.scan import (
-    ENV_FILES,
     NAME,
     env_file_names,
+    example_values,
     find_names,
     has_metrics,
     health_path,
@@ -73,7 +72,6 @@ _STRING_DEFAULT = (
     re.compile(r"""\b(\w+)\s*:\s*\{(?:[^{}]|\{\d*,?\d*\})*?\bdefault\s*:\s*["'`]([^"'`]*)["'`]"""),
     re.compile(r"""process\.env\.(\w+)\s*(?:\?\?|\|\|)\s*["'`]([^"'`]*)["'`]"""),
 )
-_LOOKS_SECRET = re.compile(r"(?i)pass|secret|token|key|credential|private|dsn|_url$|_uri$|auth")
 _HEALTHY_ROUTE = re.compile(r"(?i)(healthz?|livez|readyz|ping)")
 
 # Client packages (runtime dependencies) that reach each backing service.
@@ -333,27 +331,7 @@ def _required(found: Detected, code: list[str], tree: ProjectTree) -> None:
                 required |= set(_QUOTED.findall(block)) - defaults
         required |= set(_JOI_REQUIRED.findall(text)) | set(_ENVALID_REQUIRED.findall(text))
     found.required_env = required & found.env_vars if found.env_vars else required
-    examples = _example_values(tree)
-    # Connection settings of a backing service come from the service (Compose, CI) or the operator.
-    bound = backing.bindings(found.required_env, found.backing_services)
-    for name in sorted(found.required_env):
-        value = examples.get(name)
-        if value and not _LOOKS_SECRET.search(name) and name != found.port_env and name not in bound:
-            found.runtime_env[name] = value
-
-
-def _example_values(tree: ProjectTree) -> dict[str, str]:
-    """NAME=value pairs of the example env files (never ``.env`` itself, which may hold real
-    secrets); quotes and trailing comments dropped."""
-    values: dict[str, str] = {}
-    for rel in ENV_FILES[1:]:
-        for line in (tree.read(rel) or "").splitlines():
-            match = re.match(rf"^\s*(?:export\s+)?({NAME})\s*=\s*(.*)$", line)
-            if match and match.group(1) not in values:
-                raw = re.sub(r"\s+#.*$", "", match.group(2)).strip().strip("'\"")
-                if re.fullmatch(r"[\w.:/@+-]{1,200}", raw):
-                    values[match.group(1)] = raw
-    return values
+    found.runtime_env |= example_values(tree, found.required_env, found.backing_services, found.port_env)
 
 
 def _destructured(sources: Any) -> set[str]:
