@@ -219,7 +219,9 @@ FLASK_LOGS = {
         basedir = os.path.abspath(os.path.dirname(__file__))
 
         class Config:
-            SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or "sqlite:///" + os.path.join(basedir, "app.db")
+            SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or (
+                "sqlite:///" + os.path.join(basedir, "app.db")
+            )
             UPLOAD_FOLDER = os.path.join(basedir, "uploads")
     """,
     "app.py": """
@@ -245,7 +247,7 @@ def test_log_and_upload_folders_become_volumes_and_a_sqlite_file_beside_the_code
     # becomes the app user's and the assumption says the read-only root rejects it.
     assert facts.writable_workdir
     assert any(
-        "SQLite database app.db (config.py:6) at /app, beside its code" in a for a in facts.assumptions
+        "SQLite database app.db (config.py:7) at /app, beside its code" in a for a in facts.assumptions
     )
     runtime = {f.path: f.content for f in generate(AppSpec(facts=facts, targets=(Target.DOCKER,)))}[
         "Dockerfile"
@@ -292,7 +294,9 @@ def test_django_media_root_through_base_dir(tmp_path: Path) -> None:
 
             BASE_DIR = Path(__file__).resolve().parent.parent
             MEDIA_ROOT = BASE_DIR / "media"
-            DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "data" / "db.sqlite3"}}
+            DATABASES = {
+                "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "data" / "db.sqlite3"}
+            }
         """,
         "media/.gitkeep": "",
     }
