@@ -246,7 +246,12 @@ def _node_run_install(facts: ProjectFacts, *, production: bool) -> str:
     cache = "/root/.npm" if facts.package_manager == "npm" else "/root/.cache"
     if facts.package_manager == "yarn" and ".yarnrc.yml" not in facts.dependency_files:
         cache = "/usr/local/share/.cache/yarn"
-    return f"RUN --mount=type=cache,target={cache} {node_install(facts, production=production)}"
+    # A project without dependencies gets no node_modules from the installer, yet the runtime stage
+    # copies it: the folder is made either way, so the COPY never fails.
+    return (
+        f"RUN --mount=type=cache,target={cache} {node_install(facts, production=production)} \\\n"
+        " && mkdir -p node_modules"
+    )
 
 
 def _node_stages(spec: AppSpec) -> list[str]:
