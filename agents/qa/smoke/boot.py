@@ -57,10 +57,12 @@ class BootOutcome:
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds of the boot: seconds for the port to open, for the health check to pass."""
+    """Bounds of the boot: seconds for the port to open, for the health check to pass, and for
+    the app to stay up once it passed (a server whose workers crash after binding the port)."""
 
     start_s: float = 60.0
     health_s: float = 30.0
+    settle_s: float = 2.0
 
 
 def boot(image: StageState, sandbox: Sandbox, config: AppConfig, limits: Limits) -> BootOutcome:
@@ -167,8 +169,44 @@ def _probe(
             start_s=start_s,
         )
     outcome = _health(proc, ns, image, env, port, ids, limits, shown)
+    if outcome.rule is None:
+        outcome = _settle(proc, ns, image, port, limits, shown, outcome)
     outcome.port, outcome.start_s = port, start_s
     return outcome
+
+
+def _settle(
+    proc: subprocess.Popen[bytes],
+    ns: NetNamespace,
+    image: StageState,
+    port: int,
+    limits: Limits,
+    shown: str,
+    passed: BootOutcome,
+) -> BootOutcome:
+    """The app must still run ``settle_s`` after its health check passed (a pre-forking server
+    binds its port before its workers load the app, and exits when they cannot). A check that
+    only connects to the port says nothing of HTTP: ``GET /`` must get an answer, whatever it is
+    (a 404 or a redirect is an answer; a reset connection is not), and its status is reported."""
+    deadline = time.monotonic() + limits.settle_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return BootOutcome(
+                "SMOKE-START",
+                f"`{shown}` exited with code {proc.returncode} {limits.settle_s:.0f}s after its health check "
+                "passed",
+            )
+        time.sleep(0.2)
+    if image.health_url() is None:
+        _, answer = _get(ns, f"http://127.0.0.1:{port}/")
+        if answer.startswith("no answer"):
+            return BootOutcome(
+                "SMOKE-HEALTH",
+                f"port {port} accepts connections but GET / gets {answer}: the TCP health check passes while "
+                "nothing answers HTTP",
+            )
+        passed.notes.append(f"GET / -> {answer.split(':', 1)[0]}")
+    return passed
 
 
 def _health(
@@ -260,7 +298,7 @@ def _get(ns: NetNamespace, url: str | None) -> tuple[bool, str]:
             response = connection.getresponse()
             body = response.read(200).decode("utf-8", errors="replace").strip()
             return 200 <= response.status < 300, f"{response.status} {response.reason}: {body[:120]}"
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             return False, f"no answer ({exc})"
         finally:
             connection.close()

@@ -40,6 +40,7 @@ class SmokeOptions:
     timeout_s: budget of the image build (installs included), default 300.
     start_timeout_s: how long the app may take to open its port, default 60.
     health_timeout_s: how long its health check may keep failing once the port is open, default 30.
+    settle_s: how long the app must keep running after its health check passed, default 2.
     engine: build and run the real image when docker/podman reaches an engine (default True).
     """
 
@@ -47,6 +48,7 @@ class SmokeOptions:
     timeout_s: float = 300.0
     start_timeout_s: float = 60.0
     health_timeout_s: float = 30.0
+    settle_s: float = 2.0
     engine: bool = True
 
 
@@ -140,7 +142,9 @@ def _with_sandbox(
         findings += _toolchain_notes(built)
         secrets = {path.rsplit("/", 1)[-1]: value for path, value in config.secret_files.items()}
         notes = [n for s in config.backing if (n := provision(s, secrets))]
-        limits = Limits(start_s=options.start_timeout_s, health_s=options.health_timeout_s)
+        limits = Limits(
+            start_s=options.start_timeout_s, health_s=options.health_timeout_s, settle_s=options.settle_s
+        )
         outcome = boot(built.state, sandbox, config, limits)
     finally:
         sandbox.close()
