@@ -17,6 +17,7 @@ volume (it would hide the code), so:
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ from agents.devops.detect.writes import Write
 DATA = "/data"
 # Folders a volume must never cover: the system's, and what the image needs to start.
 SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/opt", "/proc", "/sys", "/dev", "/run", "/var")
+_PLAIN = re.compile(r"/[A-Za-z0-9_.@+-][A-Za-z0-9_./@+-]{0,254}")  # what a contract's path allows
 _CODE_SUFFIXES = (".py", ".js", ".mjs", ".cjs", ".ts", ".go")
 # Working directories tried for a Go binary, in order (the binary itself lives in /app).
 _RUN_DIRS = ("/app", DATA, f"{DATA}/run", f"{DATA}/run/run")
@@ -80,6 +82,9 @@ def plan(
         folder = _folder(write, workdir, app_root)
         if folder == "/tmp" or folder.startswith("/tmp/"):
             continue  # already a volume everywhere
+        if not _PLAIN.fullmatch(folder):
+            result.assumptions.append(f"the app writes {write.path} ({write.where}): not a plain path, no volume")
+            continue
         if _good(folder, code_root) and not _holds_code(folder, app_root, files_under):
             folders.setdefault(folder, f"{write.what} {write.path} ({write.where})")
         elif write.env and write.sqlite:
