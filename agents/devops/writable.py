@@ -83,7 +83,7 @@ def plan(
         if folder == "/tmp" or folder.startswith("/tmp/"):
             continue  # already a volume everywhere
         if not _PLAIN.fullmatch(folder):
-            result.assumptions.append(f"the app writes {write.path} ({write.where}): not a plain path, no volume")
+            result.assumptions.append(f"{write.path} ({write.where}) is no plain path: no volume for it")
             continue
         if _good(folder, code_root) and not _holds_code(folder, app_root, files_under):
             folders.setdefault(folder, f"{write.what} {write.path} ({write.where})")
