@@ -294,6 +294,18 @@ def test_a_tcp_check_needs_an_http_answer_behind_the_port(tmp_path: Path, cache:
     )
     health = only(run({**files, "Dockerfile": dockerfile}, project, cache), "SMOKE-HEALTH")
     assert "port 8000 accepts connections but GET / gets no answer" in health.message
+    # A 5xx is an answer: reported with the error the app logged, dummies masked.
+    (project / "app.py").write_text(
+        "import os, sys\nfrom http.server import BaseHTTPRequestHandler, HTTPServer\n"
+        "class Fail(BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        print('KeyError:', repr(open('/run/secrets/api_key').read()), file=sys.stderr, flush=True)\n"
+        "        self.send_response(500)\n        self.end_headers()\n"
+        "    def log_message(self, *args):\n        pass\n"
+        "HTTPServer(('0.0.0.0', int(os.environ['PORT'])), Fail).serve_forever()\n"
+    )
+    passed = only(run({**files, "Dockerfile": dockerfile}, project, cache), "SMOKE-PASSED")
+    assert "GET / -> 500 Internal Server Error (the app logged: KeyError: '[dummy]')" in passed.message
 
 
 def test_node_app_passes(tmp_path: Path, cache: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -170,7 +171,7 @@ def _probe(
         )
     outcome = _health(proc, ns, image, env, port, ids, limits, shown)
     if outcome.rule is None:
-        outcome = _settle(proc, ns, image, port, limits, shown, outcome)
+        outcome = _settle(proc, ns, image, port, limits, shown, outcome, log)
     outcome.port, outcome.start_s = port, start_s
     return outcome
 
@@ -183,11 +184,13 @@ def _settle(
     limits: Limits,
     shown: str,
     passed: BootOutcome,
+    log: Path,
 ) -> BootOutcome:
     """The app must still run ``settle_s`` after its health check passed (a pre-forking server
     binds its port before its workers load the app, and exits when they cannot). A check that
     only connects to the port says nothing of HTTP: ``GET /`` must get an answer, whatever it is
-    (a 404 or a redirect is an answer; a reset connection is not), and its status is reported."""
+    (a 404 or a redirect is an answer; a reset connection is not), and its status is reported, with
+    the error the app logged for a 5xx."""
     deadline = time.monotonic() + limits.settle_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -205,7 +208,9 @@ def _settle(
                 f"port {port} accepts connections but GET / gets {answer}: the TCP health check passes while "
                 "nothing answers HTTP",
             )
-        passed.notes.append(f"GET / -> {answer.split(':', 1)[0]}")
+        status = answer.split(":", 1)[0]
+        cause = _cause(log) if status.startswith("5") else None
+        passed.notes.append(f"GET / -> {status}" + (f" (the app logged: {cause})" if cause else ""))
     return passed
 
 
@@ -255,6 +260,16 @@ def _health(
         f"health check `{what}` kept failing for {limits.health_s:.0f}s: {printed}{detail}",
         health_s=time.monotonic() - started,
     )
+
+
+_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception)\b.*)$")
+
+
+def _cause(log: Path) -> str | None:
+    """The last line of the app's output that states an error (``KeyError: 'X'``), if any."""
+    time.sleep(0.3)  # the request's traceback is written after the response
+    lines = [m.group(1) for line in tail(log, 60).splitlines() if (m := _ERROR_LINE.match(line))]
+    return lines[-1][:200] if lines else None
 
 
 def _run_check(

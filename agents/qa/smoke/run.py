@@ -244,4 +244,5 @@ def _outcome(
         outcome.message + (f" in {outcome.health_s:.2f}s" if outcome.health_s is not None else ""),
         "stopped on SIGTERM" if outcome.stopped_on_term else "needed SIGKILL to stop (ignores SIGTERM)",
     ]
-    return report.info("SMOKE-PASSED", "smoke boot passed: " + "; ".join(parts + outcome.notes + notes))
+    message = "smoke boot passed: " + "; ".join(parts + outcome.notes + notes)
+    return report.info("SMOKE-PASSED", report.mask(message, config.dummies))  # app output: masked
