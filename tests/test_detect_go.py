@@ -305,3 +305,16 @@ def test_a_tcp_probe_on_the_glibc_runtime_uses_bash_not_nc(tmp_path: Path) -> No
     assert facts.probe == "tcp" and facts.cgo
     runtime = files_of(AppSpec(facts=facts, targets=(Target.DOCKER,)))["Dockerfile"].rsplit("\nFROM ", 1)[1]
     assert '["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]' in runtime and '"nc"' not in runtime
+
+
+def test_a_loopback_listen_address_is_refused_naming_the_line(tmp_path: Path) -> None:
+    files = dict(GIN_APP)
+    files["main.go"] = files["main.go"].replace("r.Run()", 'r.Run("127.0.0.1:8080")')
+    assert 'r.Run("127.0.0.1:8080")' in files["main.go"]
+    root = write(tmp_path / "realworld", files)
+    with pytest.raises(InspectionError) as refused:
+        inspect_project(root)
+    line = next(i for i, text in enumerate(files["main.go"].splitlines(), 1) if "127.0.0.1:8080" in text)
+    assert str(refused.value).startswith(f"main.go:{line} listens on localhost only (a loopback address")
+    assert 'listen on ":8080" (every interface)' in str(refused.value)
+    assert inspect_project(root, ServiceSpec(allow_loopback=True)).port == 8080

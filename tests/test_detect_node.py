@@ -141,6 +141,30 @@ def test_fastify_listen_without_host_is_refused_naming_the_line_and_the_change(t
     assert not any("localhost" in a for a in inspect_project(write(tmp_path / "ok", TS_FASTIFY)).assumptions)
 
 
+def test_a_folder_the_compiled_app_creates_from_its_config_is_a_volume(tmp_path: Path) -> None:
+    """fastify/demo's layout: a plugin compiled to dist/plugins/external/ creates
+    ``path.join(import.meta.dirname, '../../..', fastify.config.UPLOAD_DIRNAME)``, whose default
+    sits in the env schema (after a regex quantifier): /app/uploads, owned by the app user."""
+    files = dict(TS_FASTIFY)
+    files["src/plugins/env.ts"] = TS_FASTIFY["src/plugins/env.ts"].replace(
+        "RATE_LIMIT_MAX: { type: 'number', default: 100 } }",
+        "RATE_LIMIT_MAX: { type: 'number', default: 100 },\n"
+        "  UPLOAD_DIRNAME: { type: 'string', pattern: '^(?!.*\\\\.{2}).*$', default: 'uploads' } }",
+    )
+    files["src/plugins/external/static.ts"] = (
+        "import fs from 'node:fs'\nimport path from 'node:path'\n"
+        "export const autoConfig = (fastify) => {\n"
+        "  const dirPath = path.join(import.meta.dirname, '../../..', fastify.config.UPLOAD_DIRNAME)\n"
+        "  if (!fs.existsSync(dirPath)) {\n    fs.mkdirSync(dirPath)\n  }\n  return { root: dirPath }\n}\n"
+    )
+    facts = inspect_project(write(tmp_path / "ts-demo", files))
+    assert facts.writable_paths == ("/app/uploads",)
+    assert any("src/plugins/external/static.ts:6" in a for a in facts.assumptions)
+    dockerfile = next(f.content for f in generate(AppSpec(facts=facts)) if f.path == "Dockerfile")
+    runtime = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert "RUN mkdir -p /app/uploads \\\n && chown 10001:10001 /app/uploads\n" in runtime
+
+
 def test_a_listen_host_read_from_a_variable_is_set_to_every_interface(tmp_path: Path) -> None:
     """``host: process.env.HOST``: HOST=0.0.0.0 in every artifact is the fix, no flag needed."""
     files = dict(TS_FASTIFY)
