@@ -34,6 +34,8 @@ Text = Annotated[str, StringConstraints(max_length=4_000)]
 Path = Annotated[str, StringConstraints(min_length=1, max_length=1_024)]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 Digest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+# A path inside the container: absolute, no spaces, quotes or '..' (checked on use).
+ContainerPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_.@+-][A-Za-z0-9_./@+-]{0,254}$")]
 MAX_FILE_BYTES = 256 * 1024
 
 # RFC 3339 with seconds and a timezone, in the subset every validator reads the same way:
@@ -121,6 +123,23 @@ class ServiceSpec(Model):
     )
     build_command: list[Annotated[str, StringConstraints(max_length=256)]] | None = Field(
         None, max_length=32, description="Run once in the image build after the source is copied."
+    )
+    writable_paths: list[ContainerPath] | None = Field(
+        None,
+        max_length=16,
+        description="Folders the app writes at run time (absolute, in the container): each becomes a "
+        "volume on the read-only root filesystem.",
+    )
+    config_files: list[ContainerPath] | None = Field(
+        None,
+        max_length=8,
+        description="Files the app reads its configuration from (absolute, in the container): each is "
+        "mounted there from a secret, never baked into the image.",
+    )
+    allow_loopback: bool | None = Field(
+        None,
+        description="Generate even though the server listens on localhost only (nothing outside its "
+        "container can reach it until the code binds 0.0.0.0).",
     )
 
 

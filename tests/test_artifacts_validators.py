@@ -26,7 +26,7 @@ from agents.devops.spec import AppSpec
 from agents.qa.checkov import checkov, targets
 from agents.qa.validators import validate
 from agents.tools import find_checkov
-from contracts.payloads import CredentialRequested, Finding
+from contracts.payloads import CredentialRequested, Finding, ServiceSpec
 from contracts.vocabulary import CIProvider, Strategy, Target
 from tests.example_services import service_examples
 
@@ -92,8 +92,26 @@ EXTERNAL_SECRET_SCHEMA = {
 }
 
 
-def _spec(example: Path, strategy: Strategy, ci: CIProvider, targets: tuple[Target, ...]) -> AppSpec:
-    facts = inspect_project(example)
+# Example sets with the features no example needs on its own: volumes for the folders an app writes
+# and configuration files mounted from secrets (every target, validated like the rest).
+VARIANTS = {
+    "go-service+files": (
+        "go-service",
+        ServiceSpec(
+            writable_paths=["/data", "/var/lib/go-service"], config_files=["/etc/go-service/app.conf"]
+        ),
+    ),
+}
+
+
+def _spec(
+    example: Path,
+    strategy: Strategy,
+    ci: CIProvider,
+    targets: tuple[Target, ...],
+    overrides: ServiceSpec | None = None,
+) -> AppSpec:
+    facts = inspect_project(example, overrides)
     issued = issue(
         CredentialRequested(
             service=facts.name,
@@ -125,6 +143,10 @@ def artifact_sets() -> dict[str, dict[str, str]]:
                 sets[f"{example.name}/{strategy}/{provider}"] = {
                     g.path: g.content for g in generate(ci_only) if g.target == Target.CI
                 }
+    for name, (example_name, overrides) in VARIANTS.items():
+        example = next(e for e in EXAMPLES if e.name == example_name)
+        spec = _spec(example, Strategy.ROLLING, CIProvider.GITHUB, tuple(Target), overrides)
+        sets[f"{name}/rolling/github"] = {g.path: g.content for g in generate(spec)}
     return sets
 
 
@@ -155,7 +177,7 @@ def _custom_resource(finding: Finding, merged: dict[str, str]) -> bool:
 
 
 def test_the_matrix_is_complete(artifact_sets: dict[str, dict[str, str]]) -> None:
-    assert len(artifact_sets) == len(EXAMPLES) * len(Strategy) * len(CIProvider)
+    assert len(artifact_sets) == len(EXAMPLES) * len(Strategy) * len(CIProvider) + len(VARIANTS)
     kinds = {Path(p).name for files in artifact_sets.values() for p in files}
     assert {
         "Dockerfile",
@@ -208,6 +230,19 @@ def test_helm_values_match_their_schema(artifact_sets: dict[str, dict[str, str]]
             jsonschema.validate(yaml.safe_load(files[f"charts/{spec.name}/values.yaml"]), schema)
             for env in ENVIRONMENTS:
                 jsonschema.validate(helm.merged_values(spec, env), schema)
+    for name, (example_name, overrides) in VARIANTS.items():
+        spec = _spec(
+            next(e for e in EXAMPLES if e.name == example_name),
+            Strategy.ROLLING,
+            CIProvider.GITHUB,
+            tuple(Target),
+            overrides,
+        )
+        files = artifact_sets[f"{name}/rolling/github"]
+        values = yaml.safe_load(files[f"charts/{spec.name}/values.yaml"])
+        assert [v["mountPath"] for v in values["dataVolumes"]] == ["/data", "/var/lib/go-service"]
+        assert values["configFiles"][0]["mountPath"] == "/etc/go-service/app.conf"
+        jsonschema.validate(values, json.loads(files[f"charts/{spec.name}/values.schema.json"]))
 
 
 def test_checkov_passes_every_framework(on_disk: Path, merged: dict[str, str]) -> None:

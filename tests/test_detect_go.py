@@ -6,6 +6,7 @@ Pure generator tests: no Go toolchain, no server.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -88,12 +89,46 @@ def test_a_listen_address_from_a_config_file_is_refused_naming_the_flags(tmp_pat
         inspect_project(root)
     message = str(refused.value)
     assert "./cmd/diald" in message and "configuration file (-config flag)" in message
-    assert message.endswith("pass --port and --start-command") and "\n" not in message
-    # With the flags the set is generated (the file itself is the operator's to mount).
+    assert message.endswith("pass --port and --config-file") and "\n" not in message
+    assert "the start command becomes '/app/server -config <path>'" in message
+    # An explicit start command still does (the operator mounts the file it names).
     facts = inspect_project(
         root, ServiceSpec(port=8080, start_command=["/app/server", "-config", "/etc/d.conf"])
     )
     assert facts.port == 8080 and facts.start_command == ("/app/server", "-config", "/etc/d.conf")
+
+
+def test_a_config_file_comes_from_a_secret_mounted_at_its_path(tmp_path: Path) -> None:
+    """--config-file names where the app's configuration file is mounted: the start command passes
+    it with the app's own flag; Compose mounts a secret file there, Kubernetes and Helm a key of the
+    <service>-files Secret (subPath, read-only); the image never holds it."""
+    root = write(tmp_path / "dial", CLI_SERVER_STORYBOOK)
+    facts = inspect_project(root, ServiceSpec(port=3000, config_files=["/etc/diald/diald.conf"]))
+    assert facts.start_command == ("/app/server", "-config", "/etc/diald/diald.conf")
+    assert facts.config_files == ("/etc/diald/diald.conf",)
+    files = files_of(AppSpec(facts=facts))
+    assert not [
+        line for line in files["Dockerfile"].splitlines() if "diald.conf" in line and "CMD" not in line
+    ]
+    for name in ("docker-compose.yml", "docker-compose.prod.yml"):
+        doc = yaml.safe_load(files[name])
+        assert {"source": "diald_conf", "target": "/etc/diald/diald.conf"} in doc["services"]["app"][
+            "secrets"
+        ]
+        assert doc["secrets"]["diald_conf"]["file"].endswith("/diald.conf")
+    pod = yaml.safe_load(files["k8s/deployment.yaml"].split("\n---\n")[-1])["spec"]["template"]["spec"]
+    mount = {"name": "config-diald-conf", "mountPath": "/etc/diald/diald.conf", "subPath": "diald.conf"}
+    assert {**mount, "readOnly": True} in pod["containers"][0]["volumeMounts"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "config-diald-conf")
+    assert volume["secret"]["secretName"] == "dial-files" and volume["secret"]["items"] == [
+        {"key": "diald.conf", "path": "diald.conf"}
+    ]
+    assert "--from-file=diald.conf=./secrets/diald.conf" in files["k8s/secrets.yaml"]
+    values = yaml.safe_load(files["charts/dial/values.yaml"])
+    assert values["configFiles"] == [
+        {"name": "config-diald-conf", "mountPath": "/etc/diald/diald.conf", "key": "diald.conf"}
+    ]
+    assert any("ECS cannot mount a secret as a file" in a for a in facts.assumptions)
 
 
 GIN_APP = {
@@ -226,9 +261,41 @@ def test_backing_services_come_from_the_imports_of_the_built_packages(tmp_path: 
     assert not facts.cgo
 
 
-def test_a_sqlite_file_next_to_the_working_directory_is_named_in_the_assumptions(tmp_path: Path) -> None:
+def test_a_sqlite_file_the_binary_opens_lands_in_a_data_volume(tmp_path: Path) -> None:
+    """``./app.db`` from /app would be beside the binary on a read-only root: the binary runs in
+    /data instead, a volume in every target, created and owned by the app user in the image."""
     facts = inspect_project(write(tmp_path / "realworld", GIN_APP))
-    assert any("SQLite file ./app.db" in a and "read-only" in a for a in facts.assumptions)
+    assert facts.writable_paths == ("/data",) and facts.run_dir == "/data" and facts.workdir == "/data"
+    assert any("/data is a writable volume (SQLite database app.db" in a for a in facts.assumptions)
+    files = files_of(AppSpec(facts=facts))
+    runtime = files["Dockerfile"].rsplit("\nFROM ", 1)[1]
+    assert "RUN mkdir -p /data \\\n && chown 10001:10001 /data\nWORKDIR /data\n" in runtime
+    assert 'VOLUME ["/tmp", "/data"]' in runtime and runtime.index("VOLUME") < runtime.index("USER")
+    pod = yaml.safe_load(files["k8s/deployment.yaml"].split("\n---\n")[-1])["spec"]["template"]["spec"]
+    assert {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}} in pod["volumes"]
+    assert {"name": "data", "mountPath": "/data"} in pod["containers"][0]["volumeMounts"]
+    task = json.loads(files["ecs-task-definition.json"])
+    assert {"name": "data"} in task["volumes"]
+    assert {"sourceVolume": "data", "containerPath": "/data", "readOnly": False} in task[
+        "containerDefinitions"
+    ][0]["mountPoints"]
+    assert "data:/data" in yaml.safe_load(files["docker-compose.prod.yml"])["services"]["app"]["volumes"]
+
+
+def test_a_path_above_the_working_directory_moves_the_working_directory_into_the_volume(
+    tmp_path: Path,
+) -> None:
+    """gin's realworld example opens ``./../gorm.db``: from /app that is /gorm.db (the root, not
+    writable); from /data/run it is /data/gorm.db, in the volume."""
+    files = dict(GIN_APP)
+    files["common/database.go"] = files["common/database.go"].replace('"./app.db"', '"./../gorm.db"')
+    facts = inspect_project(write(tmp_path / "realworld", files))
+    assert facts.writable_paths == ("/data",) and facts.run_dir == "/data/run"
+    runtime = files_of(AppSpec(facts=facts, targets=(Target.DOCKER,)))["Dockerfile"].rsplit("\nFROM ", 1)[1]
+    assert (
+        "RUN mkdir -p /data /data/run \\\n && chown 10001:10001 /data /data/run\nWORKDIR /data/run\n"
+        in runtime
+    )
 
 
 def test_a_tcp_probe_on_the_glibc_runtime_uses_bash_not_nc(tmp_path: Path) -> None:
@@ -238,3 +305,16 @@ def test_a_tcp_probe_on_the_glibc_runtime_uses_bash_not_nc(tmp_path: Path) -> No
     assert facts.probe == "tcp" and facts.cgo
     runtime = files_of(AppSpec(facts=facts, targets=(Target.DOCKER,)))["Dockerfile"].rsplit("\nFROM ", 1)[1]
     assert '["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]' in runtime and '"nc"' not in runtime
+
+
+def test_a_loopback_listen_address_is_refused_naming_the_line(tmp_path: Path) -> None:
+    files = dict(GIN_APP)
+    files["main.go"] = files["main.go"].replace("r.Run()", 'r.Run("127.0.0.1:8080")')
+    assert 'r.Run("127.0.0.1:8080")' in files["main.go"]
+    root = write(tmp_path / "realworld", files)
+    with pytest.raises(InspectionError) as refused:
+        inspect_project(root)
+    line = next(i for i, text in enumerate(files["main.go"].splitlines(), 1) if "127.0.0.1:8080" in text)
+    assert str(refused.value).startswith(f"main.go:{line} listens on localhost only (a loopback address")
+    assert 'listen on ":8080" (every interface)' in str(refused.value)
+    assert inspect_project(root, ServiceSpec(allow_loopback=True)).port == 8080

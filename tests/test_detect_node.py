@@ -16,9 +16,10 @@ import pytest
 import yaml
 
 from agents.devops.generate import generate
-from agents.devops.inspect import inspect_project
+from agents.devops.inspect import InspectionError, inspect_project
 from agents.devops.render.pipeline import native_test
 from agents.devops.spec import AppSpec
+from contracts.payloads import ServiceSpec
 from contracts.vocabulary import CIProvider, Target
 
 
@@ -54,7 +55,7 @@ TS_FASTIFY = {
     "src/server.ts": (
         "import Fastify from 'fastify'\nimport serviceApp from './app.js'\n"
         "const app = Fastify()\napp.register(serviceApp)\n"
-        "await app.listen({ port: process.env.PORT ?? 3000 })\n"
+        "await app.listen({ port: process.env.PORT ?? 3000, host: '0.0.0.0' })\n"
     ),
     "src/app.ts": (
         "import path from 'node:path'\nimport fastifyAutoload from '@fastify/autoload'\n"
@@ -122,9 +123,58 @@ def test_fastify_autoload_folders_are_route_prefixes_and_guarded_folders_are_ski
     assert inspect_project(write(tmp_path / "ts-demo2", files)).health_path == "/api/health"
 
 
-def test_fastify_listen_without_host_is_flagged(tmp_path: Path) -> None:
-    facts = inspect_project(write(tmp_path / "ts-demo", TS_FASTIFY))
-    assert any("listens on localhost only" in a for a in facts.assumptions)
+def test_fastify_listen_without_host_is_refused_naming_the_line_and_the_change(tmp_path: Path) -> None:
+    """fastify's listen() binds localhost unless given a host: a set that no probe or load balancer
+    can reach is refused, naming file:line, the code change, and the flag to generate anyway."""
+    files = dict(TS_FASTIFY)
+    files["src/server.ts"] = TS_FASTIFY["src/server.ts"].replace(", host: '0.0.0.0'", "")
+    project = write(tmp_path / "ts-demo", files)
+    with pytest.raises(InspectionError) as refused:
+        inspect_project(project)
+    call = "await app.listen({ port: process.env.PORT ?? 3000 })"
+    line = files["src/server.ts"].splitlines().index(call) + 1
+    assert str(refused.value).startswith(f"src/server.ts:{line} listens on localhost only (fastify's")
+    assert "`listen({ port: process.env.PORT ?? 3000, host: '0.0.0.0' })`" in str(refused.value)
+    assert "pass --allow-loopback (or set allow_loopback: in .orchestra.yaml)" in str(refused.value)
+    allowed = inspect_project(project, ServiceSpec(allow_loopback=True))
+    assert any("generated anyway (allow_loopback)" in a for a in allowed.assumptions)
+    assert not any("localhost" in a for a in inspect_project(write(tmp_path / "ok", TS_FASTIFY)).assumptions)
+
+
+def test_a_folder_the_compiled_app_creates_from_its_config_is_a_volume(tmp_path: Path) -> None:
+    """fastify/demo's layout: a plugin compiled to dist/plugins/external/ creates
+    ``path.join(import.meta.dirname, '../../..', fastify.config.UPLOAD_DIRNAME)``, whose default
+    sits in the env schema (after a regex quantifier): /app/uploads, owned by the app user."""
+    files = dict(TS_FASTIFY)
+    files["src/plugins/env.ts"] = TS_FASTIFY["src/plugins/env.ts"].replace(
+        "RATE_LIMIT_MAX: { type: 'number', default: 100 } }",
+        "RATE_LIMIT_MAX: { type: 'number', default: 100 },\n"
+        "  UPLOAD_DIRNAME: { type: 'string', pattern: '^(?!.*\\\\.{2}).*$', default: 'uploads' } }",
+    )
+    files["src/plugins/external/static.ts"] = (
+        "import fs from 'node:fs'\nimport path from 'node:path'\n"
+        "export const autoConfig = (fastify) => {\n"
+        "  const dirPath = path.join(import.meta.dirname, '../../..', fastify.config.UPLOAD_DIRNAME)\n"
+        "  if (!fs.existsSync(dirPath)) {\n    fs.mkdirSync(dirPath)\n  }\n  return { root: dirPath }\n}\n"
+    )
+    facts = inspect_project(write(tmp_path / "ts-demo", files))
+    assert facts.writable_paths == ("/app/uploads",)
+    assert any("src/plugins/external/static.ts:6" in a for a in facts.assumptions)
+    dockerfile = next(f.content for f in generate(AppSpec(facts=facts)) if f.path == "Dockerfile")
+    runtime = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert "RUN mkdir -p /app/uploads \\\n && chown 10001:10001 /app/uploads\n" in runtime
+
+
+def test_a_listen_host_read_from_a_variable_is_set_to_every_interface(tmp_path: Path) -> None:
+    """``host: process.env.HOST``: HOST=0.0.0.0 in every artifact is the fix, no flag needed."""
+    files = dict(TS_FASTIFY)
+    files["src/server.ts"] = TS_FASTIFY["src/server.ts"].replace("host: '0.0.0.0'", "host: process.env.HOST")
+    facts = inspect_project(write(tmp_path / "ts-demo", files))
+    assert facts.runtime_env["HOST"] == "0.0.0.0" and "HOST" in facts.env_vars
+    for explicit in ("app.listen(3000, 'localhost')", "server.listen(PORT, '127.0.0.1')"):
+        files = {"package.json": {"name": "x", "dependencies": {"express": "4"}}, "index.js": explicit + "\n"}
+        with pytest.raises(InspectionError, match=r"index.js:1 listens on localhost only \(an explicit"):
+            inspect_project(write(tmp_path / explicit[:6], files))
 
 
 def test_required_settings_get_the_projects_example_values_but_never_secrets(tmp_path: Path) -> None:

@@ -336,7 +336,8 @@ DJANGO = {
 
 def test_django_uwsgi_procfile_nested_requirements_and_production_settings(tmp_path: Path) -> None:
     facts = inspect_project(project(tmp_path, DJANGO))
-    assert facts.start_command == ("uwsgi", "./etc/uwsgi.ini")
+    # uWSGI 2.0 reloads on SIGTERM: told to stop on it, as every orchestrator stops containers.
+    assert facts.start_command == ("uwsgi", "./etc/uwsgi.ini", "--die-on-term")
     assert facts.port == 8000
     assert facts.dependency_files == (
         "requirements.txt",

@@ -14,6 +14,7 @@ from agents.devops.generate import generate
 from agents.devops.inspect import inspect_project
 from agents.devops.spec import AppSpec
 from agents.qa.validators import validate
+from contracts.payloads import ServiceSpec
 from contracts.vocabulary import Strategy, Target
 from tests.test_deploy import helm_python
 
@@ -37,15 +38,20 @@ RENDER = textwrap.dedent(
 
 
 @pytest.mark.parametrize("strategy", list(Strategy))
-# flask-blueprints-service has no health route: the tcpSocket branch of the probe template.
-@pytest.mark.parametrize("example", ["fastapi-service", "go-service", "flask-blueprints-service"])
+# flask-blueprints-service has no health route: the tcpSocket branch of the probe template;
+# "go-service+files" adds data volumes and a configuration file (the dataVolumes/configFiles ranges).
+@pytest.mark.parametrize(
+    "example", ["fastapi-service", "go-service", "flask-blueprints-service", "go-service+files"]
+)
 def test_generated_chart_lints_renders_and_validates(
     tmp_path: Path, example: str, strategy: Strategy
 ) -> None:
     python = helm_python()
     if python is None:
         pytest.skip("helm-python-sdk not installed (make helm-tools)")
-    facts = inspect_project(EXAMPLES / example)
+    name, _, variant = example.partition("+")
+    overrides = ServiceSpec(writable_paths=["/data"], config_files=["/etc/svc/app.conf"]) if variant else None
+    facts = inspect_project(EXAMPLES / name, overrides)
     files = {
         g.path: g.content for g in generate(AppSpec(facts=facts, targets=(Target.HELM,), strategy=strategy))
     }
@@ -67,5 +73,9 @@ def test_generated_chart_lints_renders_and_validates(
             if name.endswith(".yaml") and "/tests/" not in name and text.strip()
         }
         assert any("kind: Deployment" in t for t in manifests.values()), values_file
+        if variant:
+            deployment = next(t for t in manifests.values() if "kind: Deployment" in t)
+            assert "mountPath: /data" in deployment and "subPath: app.conf" in deployment
+            assert f"secretName: {facts.name}-files" in deployment
         outcome = validate(manifests, tools=False)
         assert outcome.passed, (values_file, outcome.findings)

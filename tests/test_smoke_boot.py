@@ -265,6 +265,49 @@ def test_crash_after_the_port_opened_is_a_start_failure(tmp_path: Path, cache: P
     assert "`python app.py` exited with code 3 after port 8000 opened" in start.message
 
 
+def test_crash_after_the_health_check_passed_is_a_start_failure(tmp_path: Path, cache: Path) -> None:
+    """A pre-forking server binds its port before its workers load the app, and exits when they
+    cannot: the app must still run a moment after its health check passed."""
+    before = "import threading\nthreading.Timer(1.0, os._exit, [3]).start()\n"
+    project, files = python_project(tmp_path, before=before)
+    start = only(run(files, project, cache, settle_s=3.0), "SMOKE-START")
+    assert "exited with code 3 3s after its health check passed" in start.message
+
+
+TCP_CHECK = (
+    'HEALTHCHECK CMD ["python", "-c", '
+    "\"import socket; socket.create_connection(('127.0.0.1', 8000), timeout=4).close()\"]"
+)
+
+
+def test_a_tcp_check_needs_an_http_answer_behind_the_port(tmp_path: Path, cache: Path) -> None:
+    """Connecting proves little: GET / must get an HTTP answer (any status), reported when it does."""
+    project, files = python_project(tmp_path, route="/")
+    dockerfile = re.sub(r"HEALTHCHECK [^\n]*\\\n[^\n]*\\\n[^\n]*\n", TCP_CHECK + "\n", files["Dockerfile"])
+    assert TCP_CHECK in dockerfile
+    passed = only(run({**files, "Dockerfile": dockerfile}, project, cache), "SMOKE-PASSED")
+    assert "GET / -> 200 OK" in passed.message
+    (project / "app.py").write_text(
+        "import os, socket\n"
+        "server = socket.create_server(('0.0.0.0', int(os.environ['PORT'])))\n"
+        "while True:\n    server.accept()[0].close()\n"
+    )
+    health = only(run({**files, "Dockerfile": dockerfile}, project, cache), "SMOKE-HEALTH")
+    assert "port 8000 accepts connections but GET / gets no answer" in health.message
+    # A 5xx is an answer: reported with the error the app logged, dummies masked.
+    (project / "app.py").write_text(
+        "import os, sys\nfrom http.server import BaseHTTPRequestHandler, HTTPServer\n"
+        "class Fail(BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        print('KeyError:', repr(open('/run/secrets/api_key').read()), file=sys.stderr, flush=True)\n"
+        "        self.send_response(500)\n        self.end_headers()\n"
+        "    def log_message(self, *args):\n        pass\n"
+        "HTTPServer(('0.0.0.0', int(os.environ['PORT'])), Fail).serve_forever()\n"
+    )
+    passed = only(run({**files, "Dockerfile": dockerfile}, project, cache), "SMOKE-PASSED")
+    assert "GET / -> 500 Internal Server Error (the app logged: KeyError: '[dummy]')" in passed.message
+
+
 def test_node_app_passes(tmp_path: Path, cache: Path) -> None:
     project, files = node_project(tmp_path)
     findings = run(files, project, cache)

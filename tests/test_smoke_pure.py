@@ -12,7 +12,7 @@ from agents.qa.smoke import report, toolchains
 from agents.qa.smoke.build import config_of, needed
 from agents.qa.smoke.context import BuildContext, CopyError
 from agents.qa.smoke.dockerfile import DockerfileError, env_pairs, expand, parse, split_words
-from agents.qa.smoke.engine import detect, plan
+from agents.qa.smoke.engine import Start, detect, plan
 from agents.qa.smoke.environment import app_config
 from agents.qa.smoke.ignore import DockerIgnore
 
@@ -169,6 +169,46 @@ def test_app_config_follows_the_compose_file() -> None:
     assert not any(".env" in n for n in config.notes)  # an optional env_file is simply not read
 
 
+START = """\
+services:
+  app:
+    build: {context: ., target: runtime}
+    entrypoint: ["/bin/sh", "-c", "v=\\"$$(cat /run/secrets/k)\\"\\nexec \\"$$@\\"", "--"]
+    command: node dist/server.js
+    volumes: ["uploads:/app/uploads", "./local:/app/local", "/anonymous", {type: volume, target: /data}]
+volumes: {uploads: {}}
+"""
+PRODUCTION = """\
+services:
+  app:
+    image: registry/app:${IMAGE_TAG:?set}
+    read_only: true
+    tmpfs: [/tmp]
+    volumes: ["uploads:/app/uploads"]
+"""
+
+
+def test_app_config_starts_the_app_as_compose_does() -> None:
+    """The service's entrypoint (the secrets shim, $$ unescaped) and command replace the image's;
+    named and anonymous volumes are writable mounts, host binds are not read; the production
+    file's read-only root and tmpfs apply."""
+    config = app_config({"docker-compose.yml": START, "docker-compose.prod.yml": PRODUCTION}, [])
+    assert config.entrypoint == ("/bin/sh", "-c", 'v="$(cat /run/secrets/k)"\nexec "$@"', "--")
+    assert config.command == ("node", "dist/server.js")
+    assert config.argv(("docker-entrypoint.sh",), ("node", "index.js")) == [
+        *config.entrypoint,
+        "node",
+        "dist/server.js",
+    ]
+    assert config.volumes == ("/anonymous", "/app/uploads", "/data")
+    assert config.read_only and config.tmpfs == ("/tmp",)
+    assert any("read-only, as in production (writable: /tmp, /anonymous" in n for n in config.notes)
+    plain = app_config({"docker-compose.yml": COMPOSE}, [])
+    assert plain.entrypoint is None and plain.command is None and not plain.read_only
+    # Without compose entrypoint/command the image's own apply (an ENTRYPOINT keeps its CMD).
+    assert plain.argv(("tini", "--"), ("node", "index.js")) == ["tini", "--", "node", "index.js"]
+
+
 def test_app_config_without_compose_gives_every_variable_a_dummy() -> None:
     config = app_config({"Dockerfile": "FROM scratch\n"}, ["SECRET_KEY", "REDIS_URL"])
     assert config.env["SECRET_KEY"] in config.dummies and config.env["REDIS_URL"] == "http://smoke.invalid/"
@@ -195,7 +235,20 @@ def test_engine_decision_and_plan(tmp_path: Path) -> None:
     assert steps.build[:2] == ["/bin/podman", "build"] and steps.build[-1] == str(tmp_path / "ctx")
     assert steps.build[steps.build.index("--target") :][:2] == ["--target", "runtime"]
     assert "127.0.0.1::8000" in steps.run and f"{tmp_path / 'k'}:/run/secrets/k:ro" in steps.run
-    assert steps.run[-1] == "t:1" and steps.remove == ["/bin/podman", "rm", "--force", "n"]
+    assert steps.run[-1] == "t:1" and steps.remove == ["/bin/podman", "rm", "--force", "--volumes", "n"]
+    # The compose service's start: one-word --entrypoint, the rest of it before the command.
+    started = plan(
+        "/bin/docker", context=tmp_path, dockerfile=tmp_path / "Dockerfile", target=None, tag="t:1", name="n",
+        env_file=tmp_path / "env", secrets={}, port=8000,
+        start=Start(("/bin/sh", "-c", 'exec "$@"', "--"), ("node", "server.js"), True, ("/tmp",), ("/data",)),
+    )  # fmt: skip
+    assert started.run[started.run.index("--entrypoint") + 1] == "/bin/sh"
+    assert started.run[started.run.index("t:1") :] == ["t:1", "-c", 'exec "$@"', "--", "node", "server.js"]
+    assert "--read-only" in started.run and started.run[started.run.index("--tmpfs") :][:2] == [
+        "--tmpfs",
+        "/tmp",
+    ]
+    assert "type=volume,target=/data" in started.run
 
 
 def test_toolchain_of_an_image(monkeypatch: pytest.MonkeyPatch) -> None:

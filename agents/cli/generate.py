@@ -52,6 +52,9 @@ def generate(
     health_path: str | None = overrides.HealthPath,
     app_dir: str | None = overrides.AppDir,
     build_command: str | None = overrides.BuildCommand,
+    writable_path: list[str] | None = overrides.WritablePath,
+    config_file: list[str] | None = overrides.ConfigFile,
+    allow_loopback: bool = overrides.AllowLoopback,
 ) -> None:
     """Inspect PATH and write deployment artifacts for it into OUT."""
     from agents.credentials.policy import issue
@@ -66,7 +69,10 @@ def generate(
     provider = _choice(ci, CIProvider, "--ci")
     chosen = _choice(strategy, Strategy, "--strategy")
     envs = tuple(e.strip() for e in environments.split(",") if e.strip())
-    service = overrides.service_overrides(start_command, port, health_path, app_dir, build_command)
+    service = overrides.service_overrides(
+        start_command, port, health_path, app_dir, build_command,
+        writable_paths=writable_path, config_files=config_file, allow_loopback=allow_loopback,
+    )  # fmt: skip
     try:
         facts = inspect_project(path, service)
         # The credential manager's policy, run locally: references for every secret, never values.

@@ -219,6 +219,9 @@ def task(
     health_path: str | None = overrides.HealthPath,
     app_dir: str | None = overrides.AppDir,
     build_command: str | None = overrides.BuildCommand,
+    writable_path: list[str] | None = overrides.WritablePath,
+    config_file: list[str] | None = overrides.ConfigFile,
+    allow_loopback: bool = overrides.AllowLoopback,
     nats_url: str | None = NatsUrl,
     as_json: bool = JsonOut,
 ) -> None:
@@ -227,8 +230,9 @@ def task(
         raise fail(f"project path {str(project)!r} is not an existing directory")
     structured = _structured(target, strategy, ci, env)
     service = overrides.service_overrides(
-        start_command, port, health_path, app_dir, build_command, project=project
-    )
+        start_command, port, health_path, app_dir, build_command, project=project,
+        writable_paths=writable_path, config_files=config_file, allow_loopback=allow_loopback,
+    )  # fmt: skip
     if service.model_dump(exclude_none=True):
         structured["service"] = service
 

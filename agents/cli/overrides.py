@@ -20,11 +20,25 @@ BUILD_HELP = (
     "A command the image build runs after copying the source (e.g. 'python manage.py collectstatic')."
 )
 
+WRITABLE_HELP = (
+    "A folder the app writes at run time, absolute in the container (e.g. /data); it becomes a volume "
+    "(repeatable)."
+)
+CONFIG_FILE_HELP = (
+    "A configuration file the app reads, absolute in the container (e.g. /etc/app/app.conf); it is "
+    "mounted there from a secret (repeatable)."
+)
+LOOPBACK_HELP = "Generate even though the server listens on localhost only (it stays unreachable)."
+FLAG_OF = {"probe": "--health-path", "writable_paths": "--writable-path", "config_files": "--config-file"}
+
 StartCommand = typer.Option(None, "--start-command", help=START_HELP)
 Port = typer.Option(None, "--port", help=PORT_HELP)
 HealthPath = typer.Option(None, "--health-path", help=HEALTH_HELP)
 AppDir = typer.Option(None, "--app-dir", help=APP_DIR_HELP)
 BuildCommand = typer.Option(None, "--build-command", help=BUILD_HELP)
+WritablePath = typer.Option(None, "--writable-path", help=WRITABLE_HELP)
+ConfigFile = typer.Option(None, "--config-file", help=CONFIG_FILE_HELP)
+AllowLoopback = typer.Option(False, "--allow-loopback", help=LOOPBACK_HELP)
 
 
 def service_overrides(
@@ -35,6 +49,9 @@ def service_overrides(
     build_command: str | None,
     *,
     project: Path | None = None,
+    writable_paths: list[str] | None = None,
+    config_files: list[str] | None = None,
+    allow_loopback: bool = False,
 ) -> ServiceSpec:
     """A :class:`ServiceSpec` with only the flags given; a bad value exits with a one-line error
     naming the flag."""
@@ -63,10 +80,16 @@ def service_overrides(
         if project is not None and not (project / rel).is_dir():
             raise fail(f"--app-dir {app_dir!r} is not a folder of {project}")
         fields["app_dir"] = rel
+    if writable_paths:
+        fields["writable_paths"] = [p.strip() for p in writable_paths]
+    if config_files:
+        fields["config_files"] = [p.strip() for p in config_files]
+    if allow_loopback:
+        fields["allow_loopback"] = True
     try:
         return ServiceSpec.model_validate(fields)
     except ValidationError as exc:
         error = exc.errors()[0]
         key = str(error["loc"][0]) if error["loc"] else "?"
-        flag = "--" + key.replace("_", "-") if key != "probe" else "--health-path"
+        flag = FLAG_OF.get(key, "--" + key.replace("_", "-"))
         raise fail(f"{flag}: {error['msg']}") from None

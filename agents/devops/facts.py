@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from contracts.payloads import EnvName, ServiceSpec
+from contracts.payloads import ContainerPath, EnvName, ServiceSpec
 
 Language = Literal["python", "go", "node"]
 PackageManager = Literal["pip", "uv", "poetry", "go", "npm", "yarn", "pnpm"]
@@ -101,6 +101,23 @@ class ProjectFacts(BaseModel):
     required_env: tuple[EnvName, ...] = Field(
         (), description="Variables the app refuses to start without (its config schema marks them required)."
     )
+    writable_paths: tuple[ContainerPath, ...] = Field(
+        (),
+        description="Folders the app writes (SQLite files, logs, uploads): each a volume on the read-only "
+        "root filesystem, created in the image owned by the app user.",
+    )
+    run_dir: ContainerPath | None = Field(
+        None,
+        description="Go: the binary's working directory when its relative write paths need one inside a "
+        "volume (default /app).",
+    )
+    writable_workdir: bool = Field(
+        False,
+        description="The app writes beside its code: the image gives the app user its working directory.",
+    )
+    config_files: tuple[ContainerPath, ...] = Field(
+        (), description="Files the app reads its configuration from, each mounted from a secret."
+    )
     assumptions: tuple[str, ...] = ()
 
     def to_spec(self) -> ServiceSpec:
@@ -120,7 +137,16 @@ class ProjectFacts(BaseModel):
             base_image=self.base_image,
             app_dir=None if self.app_dir == "." else self.app_dir,
             build_command=list(self.build_command) or None,
+            writable_paths=list(self.writable_paths) or None,
+            config_files=list(self.config_files) or None,
         )
+
+    @property
+    def workdir(self) -> str:
+        """The runtime working directory: the app's folder in the image, or a Go binary's run_dir."""
+        if self.run_dir:
+            return self.run_dir
+        return "/app" if self.app_dir == "." else f"/app/{self.app_dir}"
 
     @property
     def health_check(self) -> str:

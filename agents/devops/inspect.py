@@ -10,8 +10,9 @@ from pathlib import Path, PurePosixPath
 import yaml
 from pydantic import ValidationError
 
+from agents.devops import backing, writable
 from agents.devops.admit import refusal
-from agents.devops.detect import Detected, go, node, python
+from agents.devops.detect import Detected, go, listen, node, python
 from agents.devops.detect.scan import OS_VARS
 from agents.devops.facts import ProjectFacts, dns_name
 from agents.devops.images import (
@@ -48,7 +49,12 @@ FLAGS = {
     "health_path": "--health-path",
     "app_dir": "--app-dir",
     "build_command": "--build-command",
+    "writable_paths": "--writable-path",
+    "config_files": "--config-file",
+    "allow_loopback": "--allow-loopback",
 }
+# A need detection states is met by any of these fields (a start command can name the file itself).
+SATISFIED_BY = {"config_files": ("config_files", "start_command")}
 _START_EXAMPLE = {
     "python": "'gunicorn --bind 0.0.0.0:8000 app:app'",
     "node": "'node server.js'",
@@ -88,7 +94,7 @@ def inspect_project(root: Path, overrides: ServiceSpec | None = None) -> Project
     if app_dir != ".":
         _lift(found, context, app_dir)
     found.assumptions += context.skipped() + (tree.skipped() if tree is not context else [])
-    facts = _resolve(found, overrides, folder=context.root.name, app_dir=app_dir)
+    facts = _resolve(found, overrides, folder=context.root.name, app_dir=app_dir, tree=tree)
     why = refusal(facts)
     if why is not None:
         raise InspectionError(why)
@@ -212,11 +218,22 @@ def _lift(found: Detected, context: ProjectTree, app_dir: str) -> None:
     found.dev_dependency_files = tuple(f"{app_dir}/{rel}" for rel in found.dev_dependency_files)
 
 
-def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: str = ".") -> ProjectFacts:
+def _resolve(
+    found: Detected,
+    overrides: ServiceSpec,
+    *,
+    folder: str,
+    app_dir: str = ".",
+    tree: ProjectTree | None = None,
+) -> ProjectFacts:
     """Merge overrides over findings and fill every remaining gap with a stated default."""
     assumptions = list(found.assumptions)
     language = found.language
-    missing = {f: why for f, why in found.needs.items() if getattr(overrides, f, None) is None}
+    missing = {
+        f: why
+        for f, why in found.needs.items()
+        if not any(getattr(overrides, g, None) is not None for g in SATISFIED_BY.get(f, (f,)))
+    }
     if missing:
         raise InspectionError(
             "; ".join(missing.values()) + f"; pass {' and '.join(FLAGS.get(f, f) for f in missing)}"
@@ -234,6 +251,8 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: s
         version = raised
     port = overrides.port or found.port or DEFAULT_PORT[language]
     start = overrides.start_command
+    if start is None and overrides.config_files and found.config_flag:
+        start = [*(found.start_command or ()), f"-{found.config_flag}", overrides.config_files[0]]
     if start is None and overrides.port and found.start_for_port is not None:
         start = list(found.start_for_port(port))
     start = start or found.start_command
@@ -265,6 +284,23 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: s
         build_image = build_image if language == "go" else overrides.base_image
     env_vars = overrides.env_vars if overrides.env_vars is not None else sorted(found.env_vars - OS_VARS)
     port_env = found.port_env if found.port_env in env_vars or found.port_env == "PORT" else "PORT"
+    writes = _writable(found, overrides, app_dir, env_vars, tree)
+    assumptions += writes.assumptions
+    if found.unknown_writes and not overrides.writable_paths:
+        assumptions.append(
+            f"{found.unknown_writes}: its folder must be a volume on the read-only root filesystem; "
+            f"{fix('writable_paths', '/data')} and point the path there"
+        )
+    for path in overrides.config_files or ():
+        file = PurePosixPath(path).name
+        assumptions.append(
+            f"{path} is mounted from a secret, never the image: Compose reads ./secrets/{file}, Kubernetes "
+            f"and Helm the key {file} of the Secret <service>-files; ECS cannot mount a secret as a file "
+            "(not generated: add an init step that writes it from Secrets Manager)"
+        )
+    host_env = _listen_host(found, overrides, assumptions)
+    if host_env:
+        env_vars = sorted({*env_vars, host_env})
     return ProjectFacts(
         name=overrides.name or dns_name(found.name or folder),
         language=language,
@@ -288,7 +324,7 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: s
         build_target=found.build_target,
         app_dir=app_dir,
         workspace_package=found.workspace_package,
-        runtime_env=dict(sorted(found.runtime_env.items())),
+        runtime_env=dict(sorted({**found.runtime_env, **writes.env, **_host(host_env)}.items())),
         build_command=tuple(overrides.build_command or found.build_command),
         build_packages=found.build_packages,
         runtime_packages=found.runtime_packages,
@@ -297,7 +333,65 @@ def _resolve(found: Detected, overrides: ServiceSpec, *, folder: str, app_dir: s
         cgo=found.cgo,
         skip_scripts=found.skip_scripts,
         required_env=tuple(sorted(found.required_env & set(env_vars))),
+        writable_paths=writes.volumes,
+        run_dir=writes.run_dir,
+        writable_workdir=writes.writable_workdir,
+        config_files=tuple(overrides.config_files or ()),
         assumptions=tuple(assumptions),
+    )
+
+
+def _listen_host(found: Detected, overrides: ServiceSpec, assumptions: list[str]) -> str | None:
+    """A server bound to localhost only: refused (the message names the file, line and change)
+    unless ``allow_loopback``; a host read from a variable: that variable, set to 0.0.0.0."""
+    site = found.listen
+    if site is None or (found.language == "python" and overrides.start_command):
+        return None  # a Python __main__ block only runs with its own start command
+    if site.env:
+        assumptions.append(f"{site.where} reads its listen host from {site.env}: set to {listen.ANY}")
+        return site.env
+    if site.loopback is None:
+        return None
+    if not overrides.allow_loopback:
+        raise InspectionError(
+            f"{site.refusal()}; to generate anyway (it stays unreachable), {fix('allow_loopback')}"
+        )
+    assumptions.append(
+        f"{site.refusal()}; generated anyway (allow_loopback): probes run inside the container and pass, "
+        "but no traffic reaches the app"
+    )
+    return None
+
+
+def _host(env: str | None) -> dict[str, str]:
+    return {env: listen.ANY} if env else {}
+
+
+def _writable(
+    found: Detected, overrides: ServiceSpec, app_dir: str, env_vars: list[str], tree: ProjectTree | None
+) -> writable.Plan:
+    """Volumes for what the app writes (see :mod:`agents.devops.writable`)."""
+    app_root = "/app" if app_dir == "." else f"/app/{app_dir}"
+    requested = overrides.writable_paths or []
+    for path in requested:
+        if ".." in PurePosixPath(path).parts or writable.covers_code(path, app_root):
+            raise InspectionError(
+                f"writable path {path} would hide the app's code or the system: pass --writable-path a "
+                "folder of its own (e.g. /data)"
+            )
+
+    def files_under(rel: str) -> list[str]:
+        return tree.listing(rel) if tree is not None and rel else []
+
+    return writable.plan(
+        found.writes,
+        app_root=app_root,
+        code_root="/app" if found.language == "go" else app_root,
+        movable=found.language == "go",
+        bound_env=backing.bindings(env_vars, found.backing_services),
+        sql_backing=bool({"postgres", "mysql"} & found.backing_services),
+        files_under=files_under,
+        requested=requested,
     )
 
 

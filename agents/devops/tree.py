@@ -133,6 +133,22 @@ class ProjectTree:
         self._over_budget = max(self._over_budget, over)
         yield from found
 
+    def listing(self, rel: str, limit: int = 10) -> list[str]:
+        """Up to ``limit`` files below the folder ``rel`` (hidden ones such as .gitkeep left out),
+        relative to the root; empty when ``rel`` is not a folder inside the project."""
+        folder = self._inside(rel)
+        if folder is None or not folder.is_dir():
+            return []
+        found: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if not name.startswith("."):
+                    found.append((Path(dirpath) / name).relative_to(self.root).as_posix())
+                    if len(found) >= limit:
+                        return found
+        return found
+
     def sources(self, *suffixes: str) -> Iterator[tuple[str, str]]:
         """(path, text) of every readable non-test source file with one of ``suffixes``, within
         the per-file and total budgets (what is left out is counted, see :meth:`skipped`)."""

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agents.devops.detect.listen import Listen
+from agents.devops.detect.writes import Write
+
 
 @dataclass
 class Detected:
@@ -44,3 +47,11 @@ class Detected:
     required_env: set[str] = field(default_factory=set)
     # Override field -> why detection cannot fill it: inspection refuses unless the caller passes it.
     needs: dict[str, str] = field(default_factory=dict)
+    # Paths the app writes at run time (volumes on a read-only root filesystem).
+    writes: list[Write] = field(default_factory=list)
+    # The app writes somewhere detection cannot name (a SQLite path read at run time).
+    unknown_writes: str | None = None
+    # The command-line flag that names the app's configuration file (Go: -config).
+    config_flag: str | None = None
+    # The server's listen call when it binds localhost only, or takes its host from a variable.
+    listen: Listen | None = None

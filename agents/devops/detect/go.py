@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from agents.devops.detect import Detected
+from agents.devops.detect import Detected, listen, writes
 from agents.devops.detect import go_packages as gp
 from agents.devops.detect.scan import NAME, env_file_names, find_names, has_metrics, health_path
 from agents.devops.tree import ProjectTree
@@ -55,7 +55,11 @@ CGO_IMPORTS = (
     "gorm.io/driver/sqlite",
     "github.com/confluentinc/confluent-kafka-go",
 )
-_SQLITE_FILE = re.compile(r'\bOpen\(\s*"sqlite3?"\s*,\s*"([^":]+)"')
+SQLITE_IMPORTS = (
+    "github.com/mattn/go-sqlite3",
+    "gorm.io/driver/sqlite",
+    "github.com/jinzhu/gorm/dialects/sqlite",
+)
 _HEALTHY_ROUTE = re.compile(r"(?i)(healthz?|livez|readyz|ping|status|version)")
 
 
@@ -102,12 +106,11 @@ def detect(tree: ProjectTree) -> Detected | None:
             found.backing_services.add(service)
     found.cgo = bool(imports & set(CGO_IMPORTS))
     found.build_tags = gp.production_tags(pkgs, dirs)
-    for path in sorted({p for text in texts for p in _SQLITE_FILE.findall(text) if "test" not in p}):
-        found.assumptions.append(
-            f"the app writes the SQLite file {path} relative to its working directory (/app, not writable "
-            "by the app user; the root filesystem is read-only in Kubernetes, ECS and Compose prod): "
-            "point it at a mounted volume, or /tmp for throwaway data"
-        )
+    files = {rel: t for d in dirs for rel, t in pkgs[d].files.items()}
+    found.writes = writes.go_writes(files)
+    if imports & set(SQLITE_IMPORTS) and not any(w.sqlite for w in found.writes):
+        found.unknown_writes = "the app opens a SQLite database at a path it reads at run time"
+    found.listen = listen.go(files)
     _port(found, gp.listens(pkgs, dirs), pkgs[main])
     _health(found, gp.routes(pkgs, dirs), texts)
     found.metrics_path = "/metrics" if has_metrics(texts) else None
@@ -145,9 +148,10 @@ def _port(found: Detected, sites: list[gp.Listen], main: gp.GoPackage) -> None:
             "environment variable"
         )
         if config:
-            found.needs["start_command"] = (
-                f"and it exits without that file, so the start command must name it "
-                f"('{BINARY} -{config.group(1)} <path>', the file mounted at <path>)"
+            found.config_flag = config.group(1)
+            found.needs["config_files"] = (
+                f"and it exits without that file: name the path it is mounted at from a secret (the start "
+                f"command becomes '{BINARY} -{config.group(1)} <path>')"
             )
         return
     found.port = 8080

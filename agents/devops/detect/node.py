@@ -11,15 +11,15 @@ import json
 import posixpath
 import re
 import shlex
+from collections.abc import Callable
 from typing import Any
 
-from agents.devops import backing
-from agents.devops.detect import Detected
+from agents.devops.detect import Detected, listen, writes
 from agents.devops.detect.node_routes import SOURCE_SUFFIXES, Route, app_routes
 from agents.devops.detect.scan import (
-    ENV_FILES,
     NAME,
     env_file_names,
+    example_values,
     find_names,
     has_metrics,
     health_path,
@@ -60,8 +60,6 @@ _CLIENT_PORT = re.compile(
     r"^(SMTP|MAIL|EMAIL|MYSQL|MARIADB|PG|POSTGRES|DB|DATABASE|REDIS|MONGO|RABBIT|AMQP|ELASTIC|KAFKA|NATS|"
     r"MQTT|SENTRY|METRICS|DEBUG|INSPECT|PROXY|SMTPS|LDAP|MEMCACHED?|CACHE|QUEUE|BROKER)"
 )
-_LISTEN_LOCAL = re.compile(r"""\.listen\(\s*\{(?:(?!\bhost\s*:)[^}])*\}\s*\)""")
-_LISTEN_LOOPBACK = re.compile(r"""\.listen\([^)]*?["'](?:localhost|127\.0\.0\.1)["']""")
 _REQUIRED_LIST = re.compile(r"""\brequired\s*:\s*\[([^\]]*)\]""")
 _QUOTED = re.compile(r"""["'`](\w+)["'`]""")
 _JOI_REQUIRED = re.compile(r"""\b(\w+)\s*:\s*Joi\.[^\n]*?\.required\(\)""")
@@ -69,7 +67,11 @@ _ENVALID_REQUIRED = re.compile(
     r"""\b([A-Z][A-Z0-9_]*)\s*:\s*(?:str|num|bool|port|url|email|host|json)\(\s*\)"""
 )
 _SCHEMA_DEFAULT = re.compile(r"""\b(\w+)\s*:\s*\{[^{}]*?\bdefault\s*:""")
-_LOOKS_SECRET = re.compile(r"(?i)pass|secret|token|key|credential|private|dsn|_url$|_uri$|auth")
+_STRING_DEFAULT = (
+    # A schema property's string default (a regex quantifier such as {2} may come before it).
+    re.compile(r"""\b(\w+)\s*:\s*\{(?:[^{}]|\{\d*,?\d*\})*?\bdefault\s*:\s*["'`]([^"'`]*)["'`]"""),
+    re.compile(r"""process\.env\.(\w+)\s*(?:\?\?|\|\|)\s*["'`]([^"'`]*)["'`]"""),
+)
 _HEALTHY_ROUTE = re.compile(r"(?i)(healthz?|livez|readyz|ping)")
 
 # Client packages (runtime dependencies) that reach each backing service.
@@ -114,7 +116,9 @@ def detect(tree: ProjectTree) -> Detected | None:
     typescript = _typescript(tree, scripts, found, manager)
     entry = _entry(found, scripts.get("start"), package.get("main"), tree, typescript)
     _port(found, code)
-    _listen_host(found, code)
+    found.listen = listen.node(sources, found.framework)
+    defaults = {name: value for p in _STRING_DEFAULT for text in code for name, value in p.findall(text)}
+    found.writes = writes.node_writes(sources, _runs_from(typescript), defaults)
     _health(found, app_routes(sources, entry), code)
     found.metrics_path = "/metrics" if has_metrics(code) or "prom-client" in deps else None
     found.skip_scripts = _dev_tool_scripts(scripts, package)
@@ -200,6 +204,14 @@ def _typescript(
         "with production dependencies only"
     )
     return _TypeScript(root_dir, out_dir)
+
+
+def _runs_from(ts: _TypeScript | None) -> Callable[[str], str]:
+    """The file that runs for a source file: TypeScript's compiled output under outDir."""
+    if ts is None:
+        return lambda rel: rel
+    inside = "" if ts.root_dir == "." else ts.root_dir + "/"
+    return lambda rel: ts.output_of(rel) if rel.startswith(inside) and rel.endswith(".ts") else rel
 
 
 def _rel(value: Any) -> str | None:
@@ -289,19 +301,6 @@ def _port(found: Detected, code: list[str]) -> None:
         found.port = literal or 3000
 
 
-def _listen_host(found: Detected, code: list[str]) -> None:
-    """Fastify (and an explicit localhost) listen on the loopback only: unreachable from outside."""
-    local = any(_LISTEN_LOOPBACK.search(t) for t in code) or (
-        found.framework == "fastify" and any(_LISTEN_LOCAL.search(t) for t in code)
-    )
-    if local:
-        found.assumptions.append(
-            "the server listens on localhost only (fastify's listen() without host, or an explicit "
-            "loopback address): the in-container health check passes, but Kubernetes/ECS probes and the "
-            "load balancer cannot reach it; listen on host '0.0.0.0' in the code"
-        )
-
-
 def _health(found: Detected, routes: list[Route], code: list[str]) -> None:
     """A health-like GET route with its mount prefixes; else ``/`` when the app itself answers it
     (no guard hook); else None. Without any discovered route, the plain string scan."""
@@ -332,27 +331,7 @@ def _required(found: Detected, code: list[str], tree: ProjectTree) -> None:
                 required |= set(_QUOTED.findall(block)) - defaults
         required |= set(_JOI_REQUIRED.findall(text)) | set(_ENVALID_REQUIRED.findall(text))
     found.required_env = required & found.env_vars if found.env_vars else required
-    examples = _example_values(tree)
-    # Connection settings of a backing service come from the service (Compose, CI) or the operator.
-    bound = backing.bindings(found.required_env, found.backing_services)
-    for name in sorted(found.required_env):
-        value = examples.get(name)
-        if value and not _LOOKS_SECRET.search(name) and name != found.port_env and name not in bound:
-            found.runtime_env[name] = value
-
-
-def _example_values(tree: ProjectTree) -> dict[str, str]:
-    """NAME=value pairs of the example env files (never ``.env`` itself, which may hold real
-    secrets); quotes and trailing comments dropped."""
-    values: dict[str, str] = {}
-    for rel in ENV_FILES[1:]:
-        for line in (tree.read(rel) or "").splitlines():
-            match = re.match(rf"^\s*(?:export\s+)?({NAME})\s*=\s*(.*)$", line)
-            if match and match.group(1) not in values:
-                raw = re.sub(r"\s+#.*$", "", match.group(2)).strip().strip("'\"")
-                if re.fullmatch(r"[\w.:/@+-]{1,200}", raw):
-                    values[match.group(1)] = raw
-    return values
+    found.runtime_env |= example_values(tree, found.required_env, found.backing_services, found.port_env)
 
 
 def _destructured(sources: Any) -> set[str]:

@@ -233,6 +233,9 @@ def normalise(cmd: ServerCommand, port: int) -> tuple[str, ...]:
         return tuple(_set_value(words, ("--port", "-p") if server == "flask" else ("--port",), str(port)))
     if _is_runserver(words):
         return (*words[:3], f"0.0.0.0:{port}", *words[4:])
+    if server == "uwsgi" and "--die-on-term" not in words:
+        # uWSGI 2.0 reloads on SIGTERM, which docker stop, Kubernetes and ECS send to stop it.
+        words.append("--die-on-term")
     return tuple(words)
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import re
 from collections.abc import Callable
 from typing import Any
 
-from agents.devops.detect import Detected, pybuild, pyentry, pyroutes
-from agents.devops.detect.scan import NAME, env_file_names, find_names, first_port, has_metrics, health_path
+from agents.devops.detect import Detected, listen, pybuild, pyentry, pyroutes, pysettings, writes
+from agents.devops.detect.scan import (
+    NAME,
+    env_file_names,
+    example_values,
+    find_names,
+    first_port,
+    has_metrics,
+    health_path,
+)
 from agents.devops.detect.scan import version_of as _version_of
 from agents.devops.images import DEFAULT_VERSION, PYTHON
 from agents.devops.tree import ProjectTree
@@ -22,6 +29,9 @@ _ENV = (
     re.compile(rf"""\b(?:os\.)?(?:environ\.get|getenv)\(\s*["']({NAME})["']"""),
     re.compile(rf"""\benv(?:\.(?:str|int|bool|list|url|db))?\(\s*["']({NAME})["']"""),  # django-environ
 )
+# Reads that raise when the variable is unset: ``os.environ["X"]`` (not an assignment to it).
+_REQUIRED = (re.compile(rf"""\b(?:os\.)?environ\[\s*["']({NAME})["']\s*\](?!\s*=[^=])"""),)
+_DECOUPLE = re.compile(rf"""\bconfig\(\s*["']({NAME})["']([^)\n]*)\)""")
 # Only what a server listens on: the default of a PORT variable, or ``.run(..., port=N)``. A bare
 # ``port = 5432`` is usually a database's.
 _PORT = (
@@ -78,8 +88,11 @@ def detect(tree: ProjectTree) -> Detected | None:
     compiles = _python_version(found, tree, pyproject, poetry, lock)
     found.framework = _framework(deps, sources.values())
     code = sources.values()
-    found.env_vars = find_names(_ENV, code) | _settings_fields(code) | env_file_names(tree)
+    settings_env = pysettings.settings_env(sources)
+    found.env_vars = find_names(_ENV, code) | settings_env.names | env_file_names(tree) | _decouple(code)
+    found.required_env = settings_env.required | find_names(_REQUIRED, code) | _decouple(code, required=True)
     found.metrics_path = "/metrics" if has_metrics(code) or "prometheus-client" in deps else None
+    found.writes = writes.python_writes(sources)
     settings = _django_settings(tree, sources) if found.framework == "django" else None
     if settings:
         found.runtime_env["DJANGO_SETTINGS_MODULE"] = settings
@@ -101,6 +114,7 @@ def detect(tree: ProjectTree) -> Detected | None:
     if deps & _REDIS or any(v.startswith("REDIS_") for v in found.env_vars):
         found.backing_services.add("redis")
     found.backing_services |= {service for service, clients in _CLIENTS.items() if deps & clients}
+    found.runtime_env |= example_values(tree, found.required_env, found.backing_services, found.port_env)
     if manager == "poetry" and not locked:
         found.assumptions.append("no poetry.lock: image builds resolve versions anew; run `poetry lock`")
     if manager == "pip" and not locked:
@@ -289,6 +303,8 @@ def _from_code(
         module = main[0]
         if main[1] is not None:
             found.assumptions.append(f"{module} starts its own server on port {main[1]} (python -m {module})")
+        rel = next((r for r in sorted(sources) if _module(r) == module), None)
+        found.listen = listen.python_main(sources, rel) if rel else None
         return lambda p: ("python", "-m", module)
     script = pyentry.script_server(pyproject, sources)
     if script is not None:
@@ -313,54 +329,15 @@ def _test_command(
     return ("python", "-m", "unittest", "discover", "-v")
 
 
-def _settings_fields(sources: Any) -> set[str]:
-    """Environment names of pydantic ``BaseSettings`` fields (prefix and aliases applied)."""
+def _decouple(sources: Any, *, required: bool = False) -> set[str]:
+    """python-decouple's ``config("NAME")`` (a call without ``default=`` is required)."""
     names: set[str] = set()
     for text in sources:
-        if "BaseSettings" not in text:
-            continue
-        try:
-            module = ast.parse(text)
-        except SyntaxError:
-            continue
-        for node in ast.walk(module):
-            is_settings = isinstance(node, ast.ClassDef) and any(
-                _base_name(b).endswith("BaseSettings") for b in node.bases
-            )
-            if is_settings:
-                names |= _class_env_names(node)
+        if "decouple" in text:
+            for match in _DECOUPLE.finditer(text):
+                if not required or "default" not in match.group(2):
+                    names.add(match.group(1))
     return names
-
-
-def _base_name(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return ""
-
-
-def _class_env_names(node: ast.ClassDef) -> set[str]:
-    prefix = ""
-    fields: dict[str, str | None] = {}
-    for stmt in node.body:
-        if isinstance(stmt, ast.Assign):
-            if any(isinstance(t, ast.Name) and t.id == "model_config" for t in stmt.targets):
-                prefix = _keyword_str(stmt.value, "env_prefix") or prefix
-        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-            field = stmt.target.id
-            if not field.startswith("_") and field != "model_config":
-                value = stmt.value
-                fields[field] = _keyword_str(value, "validation_alias") or _keyword_str(value, "alias")
-    return {(alias or prefix + field).upper() for field, alias in fields.items()}
-
-
-def _keyword_str(node: ast.expr | None, keyword: str) -> str | None:
-    if isinstance(node, ast.Call):
-        for kw in node.keywords:
-            if kw.arg == keyword and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
-                return kw.value.value
-    return None
 
 
 # --- uv workspaces -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from agents.devops.backing import bindings
 from agents.devops.tree import ProjectTree
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -15,6 +16,7 @@ ENV_FILES = (".env", ".env.example", ".env.sample", ".env.template", ".env.dist"
 # Set by the OS or the container runtime, never configuration of the app.
 OS_VARS = frozenset({"HOME", "PATH", "HOSTNAME", "PWD", "TMPDIR", "USER", "SHELL", "LANG", "TERM", "TZ"})
 
+_LOOKS_SECRET = re.compile(r"(?i)pass|secret|token|key|credential|private|dsn|_url$|_uri$|auth")
 _ENV_LINE = re.compile(rf"^\s*(?:export\s+)?({NAME})\s*=", re.MULTILINE)
 _HEALTH = re.compile(
     r"""["'`](?:(?:GET|HEAD)\s+)?(/?[A-Za-z0-9_./-]*(?:healthz?|livez|readyz|ping)[A-Za-z0-9_./-]*)["'`]"""
@@ -31,6 +33,30 @@ def env_file_names(tree: ProjectTree) -> set[str]:
         if text is not None:
             names.update(_ENV_LINE.findall(text))
     return names
+
+
+def example_values(
+    tree: ProjectTree, required: Iterable[str], backing_services: Iterable[str], port_env: str
+) -> dict[str, str]:
+    """Values for required non-secret settings from the project's example env files (never
+    ``.env`` itself, which may hold real secrets): what the app needs to start as built.
+    Connection settings of a backing service come from the service (Compose, CI) or the operator,
+    and the port variable from the artifacts, so neither is taken."""
+    examples: dict[str, str] = {}
+    for rel in ENV_FILES[1:]:
+        for line in (tree.read(rel) or "").splitlines():
+            match = re.match(rf"^\s*(?:export\s+)?({NAME})\s*=\s*(.*)$", line)
+            if match and match.group(1) not in examples:
+                raw = re.sub(r"\s+#.*$", "", match.group(2)).strip().strip("'\"")
+                if re.fullmatch(r"[\w.:/@+-]{1,200}", raw):
+                    examples[match.group(1)] = raw
+    names = set(required)
+    bound = bindings(names, backing_services)
+    return {
+        name: examples[name]
+        for name in sorted(names)
+        if examples.get(name) and not _LOOKS_SECRET.search(name) and name != port_env and name not in bound
+    }
 
 
 def find_names(patterns: Iterable[re.Pattern[str]], texts: Iterable[str]) -> set[str]:

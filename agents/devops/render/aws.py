@@ -19,6 +19,7 @@ from agents.devops.render.common import (
     header,
     healthcheck_command,
     lb_health_check,
+    writable_mounts,
 )
 from agents.devops.render.kubernetes import BACKING_PORTS
 from agents.devops.render.rollout import CONTAINER, ecs_names, ecs_rollback
@@ -103,7 +104,10 @@ def container_definition(spec: AppSpec, *, image: Any, secrets: Any, log_group: 
             },
         },
         "linuxParameters": {"capabilities": {"drop": ["ALL"]}, "initProcessEnabled": True},
-        "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
+        "mountPoints": [
+            {"sourceVolume": name, "containerPath": path, "readOnly": False}
+            for name, path in writable_mounts(spec)
+        ],
         "stopTimeout": 30,
     }
     return definition
@@ -129,7 +133,7 @@ def task_definition(spec: AppSpec) -> dict[str, Any]:
                 log_group=_log_group(spec, env),
             )
         ],
-        "volumes": [{"name": "tmp"}],
+        "volumes": [{"name": name} for name, _ in writable_mounts(spec)],
         "tags": [{"key": "service", "value": spec.name}, {"key": "environment", "value": env}],
     }
 
@@ -449,7 +453,7 @@ def cloudformation(spec: AppSpec) -> str:
                 "ExecutionRoleArn": _getatt("ExecutionRole.Arn"),
                 "TaskRoleArn": _getatt("TaskRole.Arn"),
                 "ContainerDefinitions": [container],
-                "Volumes": [{"Name": "tmp"}],
+                "Volumes": [{"Name": name} for name, _ in writable_mounts(spec)],
             },
         },
         "ServiceSecurityGroup": {

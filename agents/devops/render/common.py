@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from agents.devops.render.yamlstyle import Tag, emit
-from agents.devops.spec import AppSpec
+from agents.devops.spec import AppSpec, secret_id
+from agents.devops.writable import volume_name
 
 __all__ = ["Tag"]
 
@@ -109,6 +110,29 @@ def labels(spec: AppSpec, track: str | None = None) -> dict[str, str]:
 def track_key(spec: AppSpec) -> str:
     """The pod label that tells apart the two Deployments of blue-green (``slot``) or canary (``track``)."""
     return "slot" if spec.strategy == "blue-green" else "track"
+
+
+TMP_VOLUME = ("tmp", "/tmp")
+DATA_SIZE_LIMIT = "1Gi"  # an emptyDir for the app's own files: bounded so one pod cannot fill a node
+
+
+def writable_mounts(spec: AppSpec) -> list[tuple[str, str]]:
+    """(volume name, container path) of every writable folder on the read-only root filesystem:
+    /tmp, then each folder the app writes (``facts.writable_paths``)."""
+    return [TMP_VOLUME, *((volume_name(path), path) for path in spec.facts.writable_paths)]
+
+
+def config_file_mounts(spec: AppSpec) -> list[tuple[str, str, str]]:
+    """(volume name, container path, key in the secret) of each configuration file the app reads."""
+    return [
+        (f"config-{secret_id(path.rsplit('/', 1)[-1]).replace('_', '-')}"[:63], path, path.rsplit("/", 1)[-1])
+        for path in spec.facts.config_files
+    ]
+
+
+def files_secret(spec: AppSpec) -> str:
+    """The Kubernetes Secret holding the app's configuration files (created by the operator)."""
+    return f"{spec.name}-files"
 
 
 def tracks(spec: AppSpec) -> tuple[str | None, ...]:

@@ -15,9 +15,16 @@ import re
 from agents.devops import backing, images
 from agents.devops.facts import ProjectFacts
 from agents.devops.render import appenv
-from agents.devops.render.common import comment, dump_yaml, header, healthcheck_command
+from agents.devops.render.common import (
+    comment,
+    config_file_mounts,
+    dump_yaml,
+    header,
+    healthcheck_command,
+    writable_mounts,
+)
 from agents.devops.skips import HADOLINT_IGNORES
-from agents.devops.spec import AppSpec
+from agents.devops.spec import AppSpec, secret_id
 
 DOCKERIGNORE = """\
 # Version control, editors and local environments
@@ -239,7 +246,12 @@ def _node_run_install(facts: ProjectFacts, *, production: bool) -> str:
     cache = "/root/.npm" if facts.package_manager == "npm" else "/root/.cache"
     if facts.package_manager == "yarn" and ".yarnrc.yml" not in facts.dependency_files:
         cache = "/usr/local/share/.cache/yarn"
-    return f"RUN --mount=type=cache,target={cache} {node_install(facts, production=production)}"
+    # A project without dependencies gets no node_modules from the installer, yet the runtime stage
+    # copies it: the folder is made either way, so the COPY never fails.
+    return (
+        f"RUN --mount=type=cache,target={cache} {node_install(facts, production=production)} \\\n"
+        " && mkdir -p node_modules"
+    )
 
 
 def _node_stages(spec: AppSpec) -> list[str]:
@@ -373,6 +385,7 @@ def _runtime(spec: AppSpec, *, env: str, copies: list[str], alpine: bool = False
         user,
         "WORKDIR /app",
         *copies,
+        *_writable(spec),
         f"USER {uid}:{uid}",
         f"EXPOSE {facts.port}",
         "HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \\\n"
@@ -380,6 +393,27 @@ def _runtime(spec: AppSpec, *, env: str, copies: list[str], alpine: bool = False
         f"CMD {json.dumps(list(facts.start_command))}",
         "",
     ]
+
+
+def _writable(spec: AppSpec) -> list[str]:
+    """The folders the app writes, created and owned by the app user, and the volumes: ECS copies
+    a ``VOLUME`` folder of the image (owner and mode included) into the task's volume at that path,
+    so /tmp and each data folder are writable by the non-root user there too."""
+    facts = spec.facts
+    folders = [*facts.writable_paths, *([facts.run_dir] if facts.run_dir else [])]
+    owned = [*folders, *([facts.workdir] if facts.writable_workdir else [])]
+    lines = []
+    if owned:
+        why = "folders the app writes" + (" and its working directory" if facts.writable_workdir else "")
+        make = f"mkdir -p {' '.join(dict.fromkeys(folders))} \\\n && " if folders else ""
+        lines += [
+            f"# {why}: owned by the app user (a new volume starts as a copy of the folder)",
+            f"RUN {make}chown {_owner(spec)} {' '.join(dict.fromkeys(owned))}",
+        ]
+    if facts.run_dir:
+        lines.append(f"WORKDIR {facts.run_dir}")
+    lines.append("VOLUME " + json.dumps([path for _, path in writable_mounts(spec)]))
+    return lines
 
 
 # --- Compose ---------------------------------------------------------------------------------
@@ -439,18 +473,29 @@ def _volume(service: backing.Backing) -> str:
     return f"{service.host}-data"
 
 
-def _volumes(spec: AppSpec) -> dict[str, dict[str, object]]:
-    services = [backing.SERVICES[k] for k in spec.facts.backing_services]
-    return {_volume(s): {} for s in services if s.data_dir}
+def _volumes(spec: AppSpec, *, with_backing: bool = True) -> dict[str, dict[str, object]]:
+    """Named volumes: the app's writable folders, and (development) the backing services' data."""
+    services = [backing.SERVICES[k] for k in spec.facts.backing_services] if with_backing else []
+    volumes: dict[str, dict[str, object]] = {name: {} for name, _ in writable_mounts(spec)[1:]}
+    return volumes | {_volume(s): {} for s in services if s.data_dir}
+
+
+def config_secrets(spec: AppSpec) -> list[tuple[str, str, str]]:
+    """(Compose secret, container path, file name) of each configuration file the app reads: the
+    file is mounted at its path from a secret (it holds credentials, so never the image)."""
+    return [(secret_id(file), path, file) for _, path, file in config_file_mounts(spec)]
 
 
 def secret_files(spec: AppSpec, directory: str) -> dict[str, dict[str, str]]:
-    """The development secrets: the app's own and the backing services' passwords."""
+    """The development secrets: the app's own, the backing services' passwords, and the app's
+    configuration files."""
     names = set(appenv.provision(spec, with_backing=True).secrets)
     names |= {
         appenv.password_secret(spec, k) for k in spec.facts.backing_services if backing.SERVICES[k].auth
     }
-    return {name: {"file": f"{directory}/{name}"} for name in sorted(names)}
+    files = {name: {"file": f"{directory}/{name}"} for name in names}
+    files |= {name: {"file": f"{directory}/{file}"} for name, _, file in config_secrets(spec)}
+    return dict(sorted(files.items()))
 
 
 def _depends(services: dict[str, object]) -> dict[str, dict[str, str]]:
@@ -458,13 +503,19 @@ def _depends(services: dict[str, object]) -> dict[str, dict[str, str]]:
 
 
 def _start(app: dict[str, object], spec: AppSpec, provision: appenv.Provision) -> None:
-    """Environment, secrets and, when secrets must become variables, the shim entrypoint."""
+    """Environment, secrets (configuration files mounted at their paths), writable volumes and,
+    when secrets must become variables, the shim entrypoint."""
     app["environment"] = provision.environment
-    if provision.secrets:
-        app["secrets"] = list(provision.secrets)
+    secrets: list[object] = [*provision.secrets]
+    secrets += [{"source": name, "target": path} for name, path, _ in config_secrets(spec)]
+    if secrets:
+        app["secrets"] = secrets
     if provision.exports:
         app["entrypoint"] = appenv.shim_entrypoint(provision.exports)
         app["command"] = list(spec.facts.start_command)
+    volumes = [f"{name}:{path}" for name, path in writable_mounts(spec)[1:]]
+    if volumes:
+        app["volumes"] = volumes
 
 
 def compose_dev(spec: AppSpec) -> str:
@@ -568,7 +619,10 @@ def compose_prod(spec: AppSpec) -> str:
         }
     )
     doc: dict[str, object] = {"name": facts.name, "services": {"app": app}}
+    if _volumes(spec, with_backing=False):
+        doc["volumes"] = _volumes(spec, with_backing=False)
     secrets = {n: {"file": f"${{SECRETS_DIR:?set SECRETS_DIR}}/{n}"} for n in provision.secrets}
+    secrets |= {n: {"file": f"${{SECRETS_DIR:?set SECRETS_DIR}}/{f}"} for n, _, f in config_secrets(spec)}
     if secrets:
         doc["secrets"] = secrets
     note = (

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from agents.devops import backing
 from agents.devops.render import docker, kubernetes, monitoring, pipeline
-from agents.devops.render.common import health_check_text, tracks, workload_name
+from agents.devops.render.common import (
+    config_file_mounts,
+    files_secret,
+    health_check_text,
+    tracks,
+    workload_name,
+    writable_mounts,
+)
 from agents.devops.render.rollout import ecs_rollback, helm_rollback, k8s_rollback
 from agents.devops.spec import AppSpec, SecretKind, Target
 
@@ -224,6 +231,7 @@ def infrastructure(spec: AppSpec) -> str:
             + ".\n"
         )
     text += _backing_section(spec)
+    text += _files_section(spec)
     text += "\n## Secrets (references only)\n\nValues live in the stores below, never in this repository.\n\n"
     text += _table(
         ["Variable", "Environment", "Kind", "Reference", "Key", "Rotate every (days)"], _secret_rows(spec)
@@ -235,6 +243,38 @@ def infrastructure(spec: AppSpec) -> str:
             f"\nKubernetes reads external-store secrets through the External Secrets Operator and the "
             f"`ClusterSecretStore` named `{spec.secret_store}` (refresh every hour).\n"
         )
+    return text
+
+
+def _files_section(spec: AppSpec) -> str:
+    """Where the app may write on its read-only root filesystem, and its configuration files."""
+    facts = spec.facts
+    rows = [
+        [f"`{path}`", "`/tmp`" if path == "/tmp" else "written by the app", f"`{name}`"]
+        for name, path in writable_mounts(spec)
+    ]
+    text = (
+        "\n## Writable folders\n\nThe root filesystem is read-only everywhere; these folders are volumes "
+        "(Kubernetes/Helm `emptyDir`, Compose named volume, ECS task volume), created in the image and "
+        f"owned by uid {spec.uid}:\n\n" + _table(["Path", "Why", "Volume"], rows)
+    )
+    if facts.run_dir:
+        text += f"\nThe app runs in `{facts.run_dir}`, inside its data volume (it opens relative paths).\n"
+    if facts.writable_workdir:
+        text += (
+            f"\n**The app writes beside its code** in `{facts.workdir}`: that works in Compose development, "
+            "but fails on the read-only root filesystem; see the assumptions in docs/DEPLOYMENT.md.\n"
+        )
+    if facts.config_files:
+        text += "\n## Configuration files\n\nMounted from a secret at their path, never in the image:\n\n"
+        text += _table(
+            ["Path", "Compose", "Kubernetes / Helm"],
+            [
+                [f"`{path}`", f"`./secrets/{key}`", f"key `{key}` of Secret `{files_secret(spec)}`"]
+                for _, path, key in config_file_mounts(spec)
+            ],
+        )
+        text += "\nECS cannot mount a secret as a file: this set does not provide it there.\n"
     return text
 
 
@@ -387,7 +427,8 @@ def troubleshooting(spec: AppSpec) -> str:
     )
     text += (
         "\nOOMKilled: raise `memory_limit`; `Read-only file system`: the app may only write to "
-        "`/tmp` (an `emptyDir`).\n"
+        + ", ".join(f"`{path}`" for _, path in writable_mounts(spec))
+        + " (volumes, see docs/INFRASTRUCTURE.md); name another folder with --writable-path.\n"
         "\n## Secrets missing\n\n"
         + _code(
             [

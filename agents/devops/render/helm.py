@@ -12,7 +12,19 @@ import copy
 from typing import Any
 
 from agents.devops.render import kubernetes as k8s
-from agents.devops.render.common import GENERATOR, comment, dump_json, dump_yaml, header, track_key, tracks
+from agents.devops.render.common import (
+    DATA_SIZE_LIMIT,
+    GENERATOR,
+    comment,
+    config_file_mounts,
+    dump_json,
+    dump_yaml,
+    files_secret,
+    header,
+    track_key,
+    tracks,
+    writable_mounts,
+)
 from agents.devops.render.rollout import helm_rollback
 from agents.devops.skips import k8s_skip_annotations
 from agents.devops.spec import AppSpec
@@ -121,6 +133,16 @@ def chart_values(spec: AppSpec) -> dict[str, Any]:
                 "egressPorts": [443, *(p for s in facts.backing_services for p in k8s.BACKING_PORTS[s])],
             },
             "tmpSizeLimit": "64Mi",
+            # Folders the app writes (emptyDirs on the read-only root filesystem).
+            "dataVolumes": [
+                {"name": name, "mountPath": path, "sizeLimit": DATA_SIZE_LIMIT}
+                for name, path in writable_mounts(spec)[1:]
+            ],
+            # Configuration files, each a key of the Secret filesSecret mounted at its path.
+            "filesSecret": files_secret(spec),
+            "configFiles": [
+                {"name": name, "mountPath": path, "key": key} for name, path, key in config_file_mounts(spec)
+            ],
         }
     )
     return values
@@ -148,7 +170,23 @@ OPEN_MAPS = {
     "config",
     "blueGreen.slots",
 }
+_MOUNT_ITEM = {
+    "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},
+    "mountPath": {"type": "string", "pattern": "^/"},
+}
 ITEM_SCHEMAS: dict[str, dict[str, Any]] = {
+    "dataVolumes": {
+        "type": "object",
+        "properties": {**_MOUNT_ITEM, "sizeLimit": {"type": "string", "minLength": 1}},
+        "required": ["name", "mountPath", "sizeLimit"],
+        "additionalProperties": False,
+    },
+    "configFiles": {
+        "type": "object",
+        "properties": {**_MOUNT_ITEM, "key": {"type": "string", "minLength": 1}},
+        "required": ["name", "mountPath", "key"],
+        "additionalProperties": False,
+    },
     "imagePullSecrets": {
         "type": "object",
         "properties": {"name": {"type": "string", "minLength": 1}},
@@ -452,10 +490,34 @@ REPLICAS
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- range $.Values.dataVolumes }}
+            - name: {{ .name }}
+              mountPath: {{ .mountPath }}
+            {{- end }}
+            {{- range $.Values.configFiles }}
+            - name: {{ .name }}
+              mountPath: {{ .mountPath }}
+              subPath: {{ .key }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: {{ $.Values.tmpSizeLimit }}
+        {{- range $.Values.dataVolumes }}
+        - name: {{ .name }}
+          emptyDir:
+            sizeLimit: {{ .sizeLimit }}
+        {{- end }}
+        {{- range $.Values.configFiles }}
+        - name: {{ .name }}
+          secret:
+            secretName: {{ $.Values.filesSecret }}
+            items:
+              - key: {{ .key }}
+                path: {{ .key }}
+            defaultMode: 0440
+        {{- end }}
 {{- end }}
 """
 

@@ -13,14 +13,18 @@ from typing import Any
 
 from agents.devops.backing import EGRESS_PORTS
 from agents.devops.render.common import (
+    DATA_SIZE_LIMIT,
     comment,
+    config_file_mounts,
     dump_yaml_all,
+    files_secret,
     header,
     k8s_probe_action,
     labels,
     selector_labels,
     tracks,
     workload_name,
+    writable_mounts,
 )
 from agents.devops.render.rollout import CANARY_WEIGHT, CONTAINER, k8s_rollback
 from agents.devops.skips import k8s_skip_annotations
@@ -145,8 +149,33 @@ def _container(spec: AppSpec, environment: str | None = None) -> dict[str, Any]:
     # Give the ingress controller time to drop the endpoint before the process gets SIGTERM.
     container["lifecycle"] = {"preStop": {"exec": {"command": ["sleep", "5"]}}}
     container["securityContext"] = container_security_context(spec)
-    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    container["volumeMounts"] = [
+        {"name": name, "mountPath": path} for name, path in writable_mounts(spec)
+    ] + [
+        {"name": name, "mountPath": path, "subPath": key, "readOnly": True}
+        for name, path, key in config_file_mounts(spec)
+    ]
     return container
+
+
+def pod_volumes(spec: AppSpec) -> list[dict[str, Any]]:
+    """emptyDirs for /tmp and each folder the app writes, the configuration files' Secret."""
+    volumes: list[dict[str, Any]] = [
+        {"name": name, "emptyDir": {"sizeLimit": "64Mi" if path == "/tmp" else DATA_SIZE_LIMIT}}
+        for name, path in writable_mounts(spec)
+    ]
+    volumes += [
+        {
+            "name": name,
+            "secret": {
+                "secretName": files_secret(spec),
+                "items": [{"key": key, "path": key}],
+                "defaultMode": 0o440,
+            },
+        }
+        for name, _, key in config_file_mounts(spec)
+    ]
+    return volumes
 
 
 def deployment(spec: AppSpec, track: str | None) -> dict[str, Any]:
@@ -185,7 +214,7 @@ def deployment(spec: AppSpec, track: str | None) -> dict[str, Any]:
                         }
                     ],
                     "containers": [_container(spec)],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "volumes": pod_volumes(spec),
                 },
             },
         }
@@ -362,6 +391,16 @@ def secret_templates(spec: AppSpec) -> list[dict[str, Any]]:
                 "stringData": {s.key: "" for s in items},
             }
         )
+    if spec.facts.config_files:
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": _meta(spec, files_secret(spec)),
+                "type": "Opaque",
+                "stringData": {key: "" for _, _, key in config_file_mounts(spec)},
+            }
+        )
     return docs
 
 
@@ -462,7 +501,12 @@ def render(spec: AppSpec) -> dict[str, str]:
             "Create the real Secret from your secret store, for example:\n"
             + "".join(
                 f"  kubectl -n {spec.ns} create secret generic {t['metadata']['name']} "
-                + " ".join(f'--from-literal={k}="$(...)"' for k in t["stringData"])
+                + " ".join(
+                    f"--from-file={k}=./secrets/{k}"
+                    if t["metadata"]["name"] == files_secret(spec)
+                    else f'--from-literal={k}="$(...)"'
+                    for k in t["stringData"]
+                )
                 + "\n"
                 for t in templates
             )
@@ -487,7 +531,7 @@ def manifest_paths(spec: AppSpec) -> list[str]:
     """k8s/ files in apply order (namespace first), without rendering them."""
     order = ["namespace", "serviceaccount", "configmap"]
     kinds = {s.kind for s in secret_envs(spec)}
-    if SecretKind.K8S_SECRET in kinds:
+    if SecretKind.K8S_SECRET in kinds or spec.facts.config_files:
         order.append("secrets")
     if SecretKind.EXTERNAL_SECRET in kinds:
         order.append("externalsecret")

@@ -21,7 +21,7 @@ from agents.devops.render.aws import (
     container_definition,
     secret_arn,
 )
-from agents.devops.render.common import comment, header, lb_health_check
+from agents.devops.render.common import comment, header, lb_health_check, writable_mounts
 from agents.devops.render.kubernetes import BACKING_PORTS
 from agents.devops.render.rollout import CONTAINER
 from agents.devops.skips import inline_skip
@@ -427,7 +427,8 @@ def main(spec: AppSpec) -> str:
         )
         + "\n  runtime_platform {\n"
         + _attrs({"operating_system_family": "LINUX", "cpu_architecture": "X86_64"}, 2)
-        + '  }\n\n  volume {\n    name = "tmp"\n  }\n',
+        + "  }\n"
+        + "".join(f'\n  volume {{\n    name = "{name}"\n  }}\n' for name, _ in writable_mounts(spec)),
     )
     resource(
         "aws_security_group",

@@ -1,7 +1,11 @@
 """Start the built image's command in the sandbox, wait for its port, run its health check, stop it.
 
 The app runs as the image's USER, in its own network namespace (agents.qa.smoke.netns), with
-the image's ENV plus the compose environment and dummy secret files. The health check is the
+the image's ENV plus the compose environment and dummy secret files, started the way compose
+starts it (the service's entrypoint and command over the image's). Its named volumes are empty
+folders seeded from the image (content, owner and mode, as Docker seeds a new volume), its
+tmpfs mounts empty world-writable folders; with a read-only root filesystem nothing else is
+writable. The health check is the
 Dockerfile's own HEALTHCHECK command, run inside the app's namespaces (``nsenter``) exactly as
 the container engine runs it; when it fails, a plain GET of its URL says what the app answered.
 """
@@ -10,7 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
+import re
 import shutil
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -51,15 +58,17 @@ class BootOutcome:
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds of the boot: seconds for the port to open, for the health check to pass."""
+    """Bounds of the boot: seconds for the port to open, for the health check to pass, and for
+    the app to stay up once it passed (a server whose workers crash after binding the port)."""
 
     start_s: float = 60.0
     health_s: float = 30.0
+    settle_s: float = 2.0
 
 
 def boot(image: StageState, sandbox: Sandbox, config: AppConfig, limits: Limits) -> BootOutcome:
     """Start, probe and stop the app; never leaves a process or namespace behind."""
-    argv = image.argv()
+    argv = config.argv(image.entrypoint, image.cmd)
     if not argv:
         return BootOutcome("SMOKE-START", "the runtime stage has no CMD or ENTRYPOINT: nothing to start")
     try:
@@ -69,7 +78,9 @@ def boot(image: StageState, sandbox: Sandbox, config: AppConfig, limits: Limits)
     port = _port(image, config)
     if port is None:
         return BootOutcome("SMOKE-PORT", "no port to wait for: no EXPOSE, no PORT and no health check URL")
-    run_layer = _run_layer(sandbox, config)
+    run_layer = _run_layer(sandbox, config, image)
+    mounts = _mounts(sandbox, image, config)
+    layers, upper = ([*image.layers, run_layer], None) if config.read_only else (image.layers, run_layer)
     env = _env(image, config, uid)
     ns = NetNamespace()
     forwarders: list[Forwarder] = []
@@ -78,7 +89,7 @@ def boot(image: StageState, sandbox: Sandbox, config: AppConfig, limits: Limits)
             with contextlib.suppress(OSError):  # a second service on the same port: the first one wins
                 forwarders.append(Forwarder(ns, service.port))
         command = sandbox.argv(
-            image.layers, run_layer, argv, env=env, cwd=image.workdir, uid=uid, gid=gid, host_files=()
+            layers, upper, argv, env=env, cwd=image.workdir, uid=uid, gid=gid, caches=mounts, host_files=()
         )
         log = sandbox.scratch / "app.log"
         started = time.monotonic()
@@ -94,7 +105,10 @@ def boot(image: StageState, sandbox: Sandbox, config: AppConfig, limits: Limits)
             )
         ours = {service.port for service in config.backing}
         try:
-            outcome = _probe(proc, ns, image, env, port, (uid, gid), log, limits, started, ours)
+            # The command the user recognises: without the secrets shim compose puts in front of it.
+            cmd = config.command if config.command is not None or config.entrypoint else image.cmd
+            shown = " ".join(cmd or argv)[:300]
+            outcome = _probe(proc, ns, image, env, port, (uid, gid), log, limits, started, ours, shown)
         finally:
             stopped = stop_group(proc, grace=STOP_GRACE_S)
         outcome.stopped_on_term = stopped
@@ -118,8 +132,8 @@ def _probe(
     limits: Limits,
     started: float,
     forwarded: set[int],
+    shown: str,
 ) -> BootOutcome:
-    shown = " ".join(image.argv())[:300]
     deadline = started + limits.start_s
     while True:
         code = proc.poll()
@@ -155,9 +169,49 @@ def _probe(
             port=port,
             start_s=start_s,
         )
-    outcome = _health(proc, ns, image, env, port, ids, limits)
+    outcome = _health(proc, ns, image, env, port, ids, limits, shown)
+    if outcome.rule is None:
+        outcome = _settle(proc, ns, image, port, limits, shown, outcome, log)
     outcome.port, outcome.start_s = port, start_s
     return outcome
+
+
+def _settle(
+    proc: subprocess.Popen[bytes],
+    ns: NetNamespace,
+    image: StageState,
+    port: int,
+    limits: Limits,
+    shown: str,
+    passed: BootOutcome,
+    log: Path,
+) -> BootOutcome:
+    """The app must still run ``settle_s`` after its health check passed (a pre-forking server
+    binds its port before its workers load the app, and exits when they cannot). A check that
+    only connects to the port says nothing of HTTP: ``GET /`` must get an answer, whatever it is
+    (a 404 or a redirect is an answer; a reset connection is not), and its status is reported, with
+    the error the app logged for a 5xx."""
+    deadline = time.monotonic() + limits.settle_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return BootOutcome(
+                "SMOKE-START",
+                f"`{shown}` exited with code {proc.returncode} {limits.settle_s:.0f}s after its health check "
+                "passed",
+            )
+        time.sleep(0.2)
+    if image.health_url() is None:
+        _, answer = _get(ns, f"http://127.0.0.1:{port}/")
+        if answer.startswith("no answer"):
+            return BootOutcome(
+                "SMOKE-HEALTH",
+                f"port {port} accepts connections but GET / gets {answer}: the TCP health check passes while "
+                "nothing answers HTTP",
+            )
+        status = answer.split(":", 1)[0]
+        cause = _cause(log) if status.startswith("5") else None
+        passed.notes.append(f"GET / -> {status}" + (f" (the app logged: {cause})" if cause else ""))
+    return passed
 
 
 def _health(
@@ -168,6 +222,7 @@ def _health(
     port: int,
     ids: tuple[int, int],
     limits: Limits,
+    shown: str,
 ) -> BootOutcome:
     check = image.healthcheck
     url = image.health_url()
@@ -181,7 +236,6 @@ def _health(
     last = ""
     while True:
         if proc.poll() is not None:  # a crash once the port is open is still the start failing
-            shown = " ".join(image.argv())[:300]
             return BootOutcome(
                 "SMOKE-START", f"`{shown}` exited with code {proc.returncode} after port {port} opened"
             )
@@ -192,20 +246,30 @@ def _health(
         else:
             ok, last = _get(ns, url) if url else (True, "no nsenter here and no URL in the check: port only")
         if ok:
-            shown = f"GET {url}" if url else " ".join(check)[:200]
-            return BootOutcome(None, f"health check `{shown}` passed", health_s=time.monotonic() - started)
+            what = f"GET {url}" if url else " ".join(check)[:200]
+            return BootOutcome(None, f"health check `{what}` passed", health_s=time.monotonic() - started)
         if time.monotonic() > deadline:
             break
         time.sleep(1.0)
     answer = _get(ns, url)[1] if url else ""
-    shown = " ".join(check)[:300]
+    what = " ".join(check)[:300]
     detail = f"; GET {url} -> {answer}" if answer else ""
     printed = last.strip()[-300:] or "no output"
     return BootOutcome(
         "SMOKE-HEALTH",
-        f"health check `{shown}` kept failing for {limits.health_s:.0f}s: {printed}{detail}",
+        f"health check `{what}` kept failing for {limits.health_s:.0f}s: {printed}{detail}",
         health_s=time.monotonic() - started,
     )
+
+
+_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception)\b.*)$")
+
+
+def _cause(log: Path) -> str | None:
+    """The last line of the app's output that states an error (``KeyError: 'X'``), if any."""
+    time.sleep(0.3)  # the request's traceback is written after the response
+    lines = [m.group(1) for line in tail(log, 60).splitlines() if (m := _ERROR_LINE.match(line))]
+    return lines[-1][:200] if lines else None
 
 
 def _run_check(
@@ -249,7 +313,7 @@ def _get(ns: NetNamespace, url: str | None) -> tuple[bool, str]:
             response = connection.getresponse()
             body = response.read(200).decode("utf-8", errors="replace").strip()
             return 200 <= response.status < 300, f"{response.status} {response.reason}: {body[:120]}"
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             return False, f"no answer ({exc})"
         finally:
             connection.close()
@@ -270,7 +334,7 @@ def _port(image: StageState, config: AppConfig) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _run_layer(sandbox: Sandbox, config: AppConfig) -> Path:
+def _run_layer(sandbox: Sandbox, config: AppConfig, image: StageState) -> Path:
     """The app's writable layer, seeded with /etc/hosts (backing service names) and secret files."""
     layer = sandbox.new_layer(sandbox.scratch / "run-layer")
     names = " ".join(dict.fromkeys(b.name for b in config.backing))
@@ -279,12 +343,43 @@ def _run_layer(sandbox: Sandbox, config: AppConfig) -> Path:
     )
     (layer / "host" / "etc").mkdir(parents=True, exist_ok=True)
     (layer / "host" / "etc" / "hosts").write_text(hosts, encoding="utf-8")
+    for path in (*config.volumes, *config.tmpfs, *image.volumes):  # mount points exist on a read-only root
+        sandbox.in_layer(layer, path).mkdir(parents=True, exist_ok=True)
     for path, value in config.secret_files.items():
         target = layer / "root" / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(value, encoding="utf-8")
         target.chmod(0o444)
     return layer
+
+
+def _mounts(sandbox: Sandbox, image: StageState, config: AppConfig) -> list[tuple[Path, str]]:
+    """(folder, container path) of each writable mount: a named volume starts as a copy of the
+    image's folder there (content, owner, mode) or, where the image has none, an empty root-owned
+    folder; a tmpfs is empty and world-writable (mode 1777), as Docker makes them."""
+    mounts: list[tuple[Path, str]] = []
+    # The compose file's volumes, and the image's VOLUMEs as anonymous volumes (a tmpfs wins).
+    volumes = sorted({*config.volumes, *image.volumes} - set(config.tmpfs))
+    for index, path in enumerate(volumes):
+        folder = sandbox.scratch / "volumes" / str(index)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        seed = sandbox.find(image.layers, path)
+        if seed is not None:
+            subprocess.run(["cp", "-a", f"{seed}/.", f"{folder}/"], check=False, capture_output=True)
+            if not folder.is_dir():
+                folder.mkdir()
+            info = seed.stat()
+            os.chown(folder, info.st_uid, info.st_gid)
+            folder.chmod(stat.S_IMODE(info.st_mode))
+        else:
+            folder.mkdir(mode=0o755)
+        mounts.append((folder, path))
+    for index, path in enumerate(config.tmpfs):
+        folder = sandbox.scratch / "tmpfs" / str(index)
+        folder.mkdir(parents=True)
+        folder.chmod(0o1777)
+        mounts.append((folder, path))
+    return mounts
 
 
 def _env(image: StageState, config: AppConfig, uid: int) -> dict[str, str]:

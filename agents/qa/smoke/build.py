@@ -43,7 +43,7 @@ MACHINE_NETWORK_ENV = (
     "NODE_EXTRA_CA_CERTS", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
 )  # fmt: skip
 _ARCHIVES = (".tar", ".gz", ".tgz", ".xz", ".bz2", ".zst")
-_CONFIG_ONLY = frozenset({"LABEL", "MAINTAINER", "VOLUME", "ONBUILD"})
+_CONFIG_ONLY = frozenset({"LABEL", "MAINTAINER", "ONBUILD"})
 
 
 class BuildFailed(Exception):
@@ -419,6 +419,9 @@ def configure(state: StageState, ins: Instruction, global_args: Mapping[str, str
         state.expose += tuple(int(port) for port in ports if port.isdigit())
     elif keyword == "STOPSIGNAL":
         state.stop_signal = expand(ins.args, scope).strip()
+    elif keyword == "VOLUME":  # each becomes a fresh volume seeded from the image when the app runs
+        paths = ins.exec_form if ins.exec_form is not None else split_words(ins.args, scope)
+        state.volumes += tuple(p for p in (expand(p, scope) for p in paths) if p not in state.volumes)
     elif keyword not in _CONFIG_ONLY:
         raise DockerfileError(f"unknown instruction {keyword}")
 

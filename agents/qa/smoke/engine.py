@@ -54,6 +54,18 @@ def detect(which: Which = shutil.which, run: Run = subprocess.run) -> Engine:
 
 
 @dataclass(frozen=True)
+class Start:
+    """How the compose service starts the image: its entrypoint and command (None: the image's),
+    a read-only root filesystem, tmpfs mounts and volumes (container paths)."""
+
+    entrypoint: tuple[str, ...] | None = None
+    command: tuple[str, ...] | None = None
+    read_only: bool = False
+    tmpfs: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Plan:
     """Every command of the engine path, in order of use."""
 
@@ -66,10 +78,12 @@ class Plan:
 
 def plan(
     client: str, *, context: Path, dockerfile: Path, target: str | None, tag: str, name: str,
-    env_file: Path, secrets: Mapping[str, Path], port: int,
+    env_file: Path, secrets: Mapping[str, Path], port: int, start: Start | None = None,
 ) -> Plan:  # fmt: skip
     """The argv of each step: build the target stage, run it detached with the environment file
-    and read-only secret files, the port published on a free loopback port."""
+    and read-only secret files, the port published on a free loopback port; ``start`` says how
+    the compose service starts it (entrypoint, command, read-only root, tmpfs and volumes)."""
+    start = start or Start()
     build = [client, "build", "--file", str(dockerfile), "--tag", tag]
     if target:
         build += ["--target", target]
@@ -77,12 +91,25 @@ def plan(
     run += ["--publish", f"127.0.0.1::{port}"]
     for target_path, host in sorted(secrets.items()):
         run += ["--volume", f"{host}:{target_path}:ro"]
+    if start.read_only:
+        run.append("--read-only")
+    for path in start.tmpfs:
+        run += ["--tmpfs", path]
+    for path in start.volumes:  # anonymous volumes, removed with the container (rm --volumes)
+        run += ["--mount", f"type=volume,target={path}"]
+    after: list[str] = []
+    if start.entrypoint is not None:
+        # --entrypoint takes one word: the rest of the compose entrypoint goes before the command.
+        run += ["--entrypoint", start.entrypoint[0] if start.entrypoint else ""]
+        after = [*start.entrypoint[1:], *(start.command or ())]
+    elif start.command is not None:
+        after = list(start.command)
     return Plan(
         build=[*build, str(context)],
-        run=[*run, tag],
+        run=[*run, tag, *after],
         port=[client, "port", name, f"{port}/tcp"],
         logs=[client, "logs", "--tail", "25", name],
-        remove=[client, "rm", "--force", name],
+        remove=[client, "rm", "--force", "--volumes", name],
     )
 
 

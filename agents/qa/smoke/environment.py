@@ -2,16 +2,21 @@
 
 Read from the artifact set's compose file (the way ``docker compose up`` starts the app):
 its ``environment`` (interpolated with an empty shell environment: nothing of the operator's
-leaks in), ``env_file``s that are themselves generated artifacts, and its ``secrets`` as files
-under /run/secrets holding dummy values. Never a real value: project ``.env`` files and secret
-files are not read. Backing services in the same file are recognised (agents.qa.smoke.services)
-and a dummy for a connection variable (DATABASE_URL, REDIS_URL...) points at them.
+leaks in), ``env_file``s that are themselves generated artifacts, its ``secrets`` as files
+under /run/secrets holding dummy values, its ``entrypoint``/``command`` (they replace the
+image's, as compose does) and its writable mounts (named volumes, tmpfs). When the production
+compose file runs the app with a read-only root filesystem, so does the smoke boot: a write
+outside the declared volumes fails here as it would in production (and in Kubernetes/ECS).
+Never a real value: project ``.env`` files and secret files are not read. Backing services in
+the same file are recognised (agents.qa.smoke.services) and a dummy for a connection variable
+(DATABASE_URL, REDIS_URL...) points at them.
 """
 
 from __future__ import annotations
 
 import re
 import secrets as random_secrets
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +25,7 @@ import yaml
 from agents.qa.smoke.services import Backing, recognise
 
 COMPOSE_FILES = ("docker-compose.yml", "compose.yaml", "compose.yml", "docker-compose.yaml")
+PRODUCTION_FILES = ("docker-compose.prod.yml", "compose.prod.yaml", "compose.prod.yml")
 _INTERPOLATION = re.compile(
     r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
 )
@@ -29,7 +35,11 @@ _INTERPOLATION = re.compile(
 class AppConfig:
     """How to start the app: compose ``file`` and ``target`` stage (when there is one), its
     environment, the secret files (container path -> dummy value), the backing services,
-    notes for the report, and every dummy value (masked in any output shown)."""
+    notes for the report, and every dummy value (masked in any output shown).
+
+    ``entrypoint``/``command``: the compose service's (None: the image's applies);
+    ``volumes``: container paths of its named volumes (seeded from the image, as Docker does);
+    ``tmpfs``: empty writable mounts; ``read_only``: the root filesystem is read-only."""
 
     file: str | None = None
     target: str | None = None
@@ -38,6 +48,18 @@ class AppConfig:
     backing: list[Backing] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dummies: list[str] = field(default_factory=list)
+    entrypoint: tuple[str, ...] | None = None
+    command: tuple[str, ...] | None = None
+    volumes: tuple[str, ...] = ()
+    tmpfs: tuple[str, ...] = ()
+    read_only: bool = False
+
+    def argv(self, entrypoint: Sequence[str] | None, cmd: Sequence[str] | None) -> list[str]:
+        """What compose starts from an image with ``entrypoint`` and ``cmd``: a service
+        ``entrypoint`` replaces the image's and drops its CMD; a service ``command`` replaces CMD."""
+        if self.entrypoint is not None:
+            return [*self.entrypoint, *(self.command or ())]
+        return [*(entrypoint or ()), *(self.command if self.command is not None else cmd or ())]
 
 
 def app_config(files: Mapping[str, str], env_vars: Sequence[str]) -> AppConfig:
@@ -75,7 +97,64 @@ def app_config(files: Mapping[str, str], env_vars: Sequence[str]) -> AppConfig:
         if source:
             var = next((v for v in env_vars if _secret_id(v) == source), source.upper())
             config.secret_files[target] = _dummy(var, config.backing, config)
+    config.entrypoint = _words(app.get("entrypoint"), config)
+    config.command = _words(app.get("command"), config)
+    production = _production_app(files)
+    config.volumes = _mounts(app, production)
+    config.tmpfs = tuple(
+        sorted(
+            {t.split(":")[0] for s in (app, production) for t in _list(s.get("tmpfs")) if isinstance(t, str)}
+        )
+    )
+    config.read_only = bool(app.get("read_only") or production.get("read_only"))
+    if config.read_only:
+        writable = ", ".join((*config.tmpfs, *config.volumes)) or "nothing"
+        config.notes.append(f"root filesystem read-only, as in production (writable: {writable})")
     return config
+
+
+def _production_app(files: Mapping[str, str]) -> dict[str, object]:
+    """The app service of the production compose file (empty when there is none)."""
+    name = next((n for n in PRODUCTION_FILES if n in files), None)
+    if name is None:
+        return {}
+    try:
+        services = (yaml.safe_load(files[name]) or {}).get("services") or {}
+    except (yaml.YAMLError, AttributeError):
+        return {}
+    app = services.get("app") if isinstance(services, dict) else None
+    return app if isinstance(app, dict) else {}
+
+
+def _mounts(*services: dict[str, object]) -> tuple[str, ...]:
+    """Container paths of the services' volume mounts that are not bind mounts of host files
+    (named or anonymous volumes: the smoke boot gives each an empty folder seeded from the image)."""
+    targets: set[str] = set()
+    for service in services:
+        for entry in _list(service.get("volumes")):
+            if isinstance(entry, dict):
+                if entry.get("type", "volume") == "volume" and isinstance(entry.get("target"), str):
+                    targets.add(entry["target"])
+            elif isinstance(entry, str):
+                parts = entry.split(":")
+                if len(parts) == 1:
+                    targets.add(parts[0])  # an anonymous volume
+                elif not parts[0].startswith((".", "/", "~", "$")):
+                    targets.add(parts[1])
+    return tuple(sorted(t for t in targets if t.startswith("/")))
+
+
+def _words(value: object, config: AppConfig) -> tuple[str, ...] | None:
+    """A compose ``entrypoint``/``command``: a list as it is, a string split like a shell would
+    (both interpolated); None when the service does not set it."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = shlex.split(value)
+        except ValueError:
+            value = value.split()
+    return tuple(_interpolate(str(word), config) for word in _list(value))
 
 
 def _list(value: object) -> list[object]:

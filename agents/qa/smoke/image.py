@@ -43,6 +43,7 @@ class StageState:
     entrypoint: tuple[str, ...] | None = None
     healthcheck: tuple[str, ...] | None = None
     expose: tuple[int, ...] = ()
+    volumes: tuple[str, ...] = ()
     stop_signal: str = "SIGTERM"
     steps: list[Step] = field(default_factory=list)
 

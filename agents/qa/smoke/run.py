@@ -40,6 +40,7 @@ class SmokeOptions:
     timeout_s: budget of the image build (installs included), default 300.
     start_timeout_s: how long the app may take to open its port, default 60.
     health_timeout_s: how long its health check may keep failing once the port is open, default 30.
+    settle_s: how long the app must keep running after its health check passed, default 2.
     engine: build and run the real image when docker/podman reaches an engine (default True).
     """
 
@@ -47,6 +48,7 @@ class SmokeOptions:
     timeout_s: float = 300.0
     start_timeout_s: float = 60.0
     health_timeout_s: float = 30.0
+    settle_s: float = 2.0
     engine: bool = True
 
 
@@ -140,7 +142,9 @@ def _with_sandbox(
         findings += _toolchain_notes(built)
         secrets = {path.rsplit("/", 1)[-1]: value for path, value in config.secret_files.items()}
         notes = [n for s in config.backing if (n := provision(s, secrets))]
-        limits = Limits(start_s=options.start_timeout_s, health_s=options.health_timeout_s)
+        limits = Limits(
+            start_s=options.start_timeout_s, health_s=options.health_timeout_s, settle_s=options.settle_s
+        )
         outcome = boot(built.state, sandbox, config, limits)
     finally:
         sandbox.close()
@@ -173,6 +177,9 @@ def _with_engine(
         steps = engines.plan(
             str(found.client), context=context, dockerfile=dockerfile, target=config.target,
             tag=f"{name}:latest", name=name, env_file=env_file, secrets=secrets, port=port,
+            start=engines.Start(
+                config.entrypoint, config.command, config.read_only, config.tmpfs, config.volumes
+            ),
         )  # fmt: skip
         limits = Limits(start_s=options.start_timeout_s, health_s=options.health_timeout_s)
         outcome = engines.run_image(
@@ -237,4 +244,5 @@ def _outcome(
         outcome.message + (f" in {outcome.health_s:.2f}s" if outcome.health_s is not None else ""),
         "stopped on SIGTERM" if outcome.stopped_on_term else "needed SIGKILL to stop (ignores SIGTERM)",
     ]
-    return report.info("SMOKE-PASSED", "smoke boot passed: " + "; ".join(parts + outcome.notes + notes))
+    message = "smoke boot passed: " + "; ".join(parts + outcome.notes + notes)
+    return report.info("SMOKE-PASSED", report.mask(message, config.dummies))  # app output: masked

@@ -102,6 +102,25 @@ class Sandbox:
             (path / "host" / top).mkdir(parents=True, exist_ok=True)
         return path
 
+    def in_layer(self, layer: Path, path: str) -> Path:
+        """Where the absolute container ``path`` lives in ``layer``: ``host/<folder>/...`` under a
+        machine folder the sandbox shows, ``root/...`` otherwise."""
+        relative = path.strip("/")
+        top = relative.split("/", 1)[0]
+        return layer / ("host" if top in self.tops else "root") / relative
+
+    def find(self, layers: Sequence[Path], path: str) -> Path | None:
+        """The folder ``path`` of a stage with ``layers``: the top-most layer holding it, else the
+        machine's own under a shown folder; None when the stage has no such folder."""
+        for layer in reversed(layers):
+            candidate = self.in_layer(layer, path)
+            if candidate.is_dir() and not candidate.is_symlink():
+                return candidate
+        relative = path.strip("/")
+        if relative.split("/", 1)[0] in self.tops and Path("/", relative).is_dir():
+            return Path("/", relative)
+        return None
+
     def close(self) -> None:
         """Remove this sandbox's scratch folder (mounts died with their namespaces)."""
         shutil.rmtree(self.scratch, ignore_errors=True)
