@@ -22,7 +22,9 @@ from agents.devops.images import (
     raised_go_version,
 )
 from agents.devops.tree import ProjectTree
+from agents.paths import PathEscape, resolve_inside
 from contracts.payloads import ServiceSpec
+from contracts.text import error_location, first_error, single_line
 
 # Tried in this order: a Go service with a package.json for tooling is still a Go service, and a
 # Django project with a package.json for assets is still a Python one.
@@ -128,9 +130,9 @@ def read_project_file(tree: ProjectTree) -> ServiceSpec:
     try:
         return ServiceSpec.model_validate(fields)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "?"
-        raise InspectionError(f"{PROJECT_FILE}: {where}: {error['msg']}") from None
+        error, _ = first_error(exc)
+        where = error_location(error["loc"]) or "?"
+        raise InspectionError(single_line(f"{PROJECT_FILE}: {where}: {error['msg']}")) from None
 
 
 def merge_overrides(base: ServiceSpec, top: ServiceSpec) -> ServiceSpec:
@@ -143,9 +145,13 @@ def _app_dir(context: ProjectTree, requested: str | None) -> str:
     app of a uv workspace whose root is not itself the app, else the project root."""
     if requested is not None:
         rel = PurePosixPath(requested).as_posix().strip("/")
-        path = (context.root / rel).resolve()
-        if ".." in PurePosixPath(rel).parts or not path.is_relative_to(context.root):
-            raise InspectionError(f"app dir {requested!r} is outside the project: pass --app-dir a subfolder")
+        outside = InspectionError(f"app dir {requested!r} is outside the project: pass --app-dir a subfolder")
+        if ".." in PurePosixPath(rel).parts:  # named in the artifacts as given: no way up, even back in
+            raise outside
+        try:
+            path = resolve_inside(context.root, rel, what="app dir")
+        except PathEscape:
+            raise outside from None
         if not path.is_dir():
             raise InspectionError(f"app dir {requested!r} is not a folder of {context.root}: check --app-dir")
         return "." if rel in ("", ".") else rel
