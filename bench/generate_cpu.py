@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agents.credentials.policy import issue  # noqa: E402
+from agents.credential_policy import issue  # noqa: E402
 from agents.devops.generate import generate  # noqa: E402
 from agents.devops.inspect import inspect_project  # noqa: E402
 from agents.devops.spec import AppSpec  # noqa: E402

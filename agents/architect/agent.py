@@ -179,7 +179,7 @@ def check_credentials(facts: ServiceSpec, the_plan: Plan) -> None:
     secrets x environments x target families than ``credential.issued`` carries, a secret store key
     longer than a name) or the task state DevOps keeps them in: the credential manager or DevOps
     could only fail it later, over and over, with the task failing at its deadline."""
-    from agents.credentials.policy import issue
+    from agents.credential_policy import issue
 
     request = checked(
         "credential request",

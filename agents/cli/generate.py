@@ -54,7 +54,7 @@ def generate(
     build_command: str | None = overrides.BuildCommand,
 ) -> None:
     """Inspect PATH and write deployment artifacts for it into OUT."""
-    from agents.credentials.policy import issue
+    from agents.credential_policy import issue
     from agents.devops.generate import ArtifactWriteError, write_artifacts
     from agents.devops.generate import generate as render_all
     from agents.devops.inspect import InspectionError, inspect_project

@@ -375,7 +375,7 @@ class DevOps(Worker):
 def refuse_secrets(files: dict[str, str]) -> None:
     """Raise ValueError when a file holds a literal secret (the security agent's own detectors):
     DevOps never writes one, whatever verdict reached it."""
-    from agents.security.secrets_scan import scan
+    from agents.review.secrets_scan import scan
 
     blocking = [f for f in scan(files) if f.severity.blocking]
     if blocking:

@@ -9,7 +9,7 @@ Public API (stable; the QA agent and the DevOps generator tests use it)::
 ``files`` maps a relative artifact path (``Dockerfile``, ``k8s/deployment.yaml``,
 ``.github/workflows/ci-cd.yml``...) to its content. ``validate`` writes them into a private temp
 dir (absolute and ``..`` paths are refused with an ``unsafe-path`` finding), picks validators by
-path (agents.qa.routes) and runs each tool once over its whole batch, command-line tools in
+path (agents.review.routes) and runs each tool once over its whole batch, command-line tools in
 parallel:
 
 =========================================  ==============================================  ============
@@ -42,12 +42,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
-from agents.qa import linters, routes, schemas
-from agents.qa.checkov import checkov, targets
-from agents.qa.findings import sort_key
+from agents.qa import linters, schemas
 from agents.qa.pipelines import ci_runs_tests, jenkinsfile
-from agents.qa.runner import Outcome
-from agents.qa.workspace import Workspace, workspace
+from agents.review import routes
+from agents.review.checkov import checkov, targets
+from agents.review.findings import sort_key
+from agents.review.runner import Outcome
+from agents.review.workspace import Workspace, workspace
 from contracts.payloads import Finding, Report
 
 __all__ = ["ValidationResult", "ci_runs_tests", "validate"]
