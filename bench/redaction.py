@@ -42,8 +42,8 @@ def artifact_set_event() -> Envelope:
     """The artifact set of a full task (every target) for the FastAPI example, as DevOps emits it."""
     from agents.credential_policy import issue
     from agents.devops.generate import generate
-    from agents.devops.inspect import inspect_project
     from agents.devops.spec import AppSpec
+    from agents.inspection.inspect import inspect_project
 
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "fastapi-service"

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from agents.credential_policy import issue  # noqa: E402
 from agents.devops.generate import generate  # noqa: E402
-from agents.devops.inspect import InspectionError, inspect_project  # noqa: E402
 from agents.devops.spec import AppSpec  # noqa: E402
+from agents.inspection.inspect import InspectionError, inspect_project  # noqa: E402
 from agents.qa.smoke import SmokeOptions, smoke_boot  # noqa: E402
 from contracts.payloads import CredentialRequested  # noqa: E402
 from contracts.vocabulary import Target  # noqa: E402

@@ -15,11 +15,11 @@ import pytest
 import yaml
 
 from agents.credential_policy import is_secret, issue
-from agents.devops.backing import SERVICES, bindings
 from agents.devops.generate import generate
-from agents.devops.inspect import inspect_project
 from agents.devops.render import appenv
 from agents.devops.spec import AppSpec
+from agents.inspection.backing import SERVICES, bindings
+from agents.inspection.inspect import inspect_project
 from agents.qa.validators import validate
 from agents.security.rules import scan
 from contracts.payloads import CredentialRequested

@@ -20,9 +20,9 @@ import yaml
 
 from agents.credential_policy import issue
 from agents.devops.generate import generate
-from agents.devops.inspect import inspect_project
 from agents.devops.render import helm
 from agents.devops.spec import AppSpec
+from agents.inspection.inspect import inspect_project
 from agents.qa.validators import validate
 from agents.review.checkov import checkov, targets
 from agents.review.tools import find_checkov

@@ -25,7 +25,7 @@ from contracts.payloads import (
 from contracts.vocabulary import DeploymentState, NoteKind, Target
 
 if TYPE_CHECKING:
-    from agents.devops.facts import ProjectFacts
+    from agents.inspection.facts import ProjectFacts
 
 S = DeploymentState
 
@@ -153,7 +153,7 @@ class Architect(Worker):
         )
 
     def _inspect(self, project: Path, overrides: ServiceSpec | None) -> ProjectFacts:
-        from agents.devops.inspect import InspectionError, inspect_project
+        from agents.inspection.inspect import InspectionError, inspect_project
 
         try:
             return inspect_project(project, overrides)

@@ -73,7 +73,7 @@ class DevOps(Worker):
 
     @handles(EventType.REQUIREMENT_ISSUED)
     async def on_requirement(self, event: Envelope, ctx: Context) -> None:
-        from agents.devops.inspect import InspectionError, inspect_project
+        from agents.inspection.inspect import InspectionError, inspect_project
 
         req = event.payload
         assert isinstance(req, RequirementIssued)
@@ -150,9 +150,9 @@ class DevOps(Worker):
         await self.tasks.update(state, revision)
 
     def _render(self, state: TaskState) -> ArtifactSetCompleted:
-        from agents.devops.facts import ProjectFacts
         from agents.devops.generate import generate
         from agents.devops.spec import AppSpec
+        from agents.inspection.facts import ProjectFacts
 
         req = state.requirement
         facts = ProjectFacts.model_validate(state.facts)

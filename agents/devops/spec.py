@@ -7,7 +7,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from agents.devops.facts import DnsName, ProjectFacts
+from agents.inspection.facts import DnsName, ProjectFacts
 from contracts.payloads import EnvName, SecretRef
 from contracts.vocabulary import CIProvider, SecretKind, Strategy, Target
 

@@ -8,11 +8,18 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from agents.devops.detect import Detected, pybuild, pyentry, pyroutes
-from agents.devops.detect.scan import NAME, env_file_names, find_names, first_port, has_metrics, health_path
-from agents.devops.detect.scan import version_of as _version_of
-from agents.devops.images import DEFAULT_VERSION, PYTHON
-from agents.devops.tree import ProjectTree
+from agents.inspection.detect import Detected, pybuild, pyentry, pyroutes
+from agents.inspection.detect.scan import (
+    NAME,
+    env_file_names,
+    find_names,
+    first_port,
+    has_metrics,
+    health_path,
+)
+from agents.inspection.detect.scan import version_of as _version_of
+from agents.inspection.images import DEFAULT_VERSION, PYTHON
+from agents.inspection.tree import ProjectTree
 
 MANIFESTS = ("pyproject.toml", "requirements.txt", "setup.py", "Pipfile", "manage.py")
 DEFAULT_PORTS = {"fastapi": 8000, "flask": 8000, "django": 8000}

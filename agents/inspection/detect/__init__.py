@@ -1,5 +1,5 @@
 """Per-language detectors. Each returns what it found in a :class:`Detected`, or None when the
-project is not in its language; :mod:`agents.devops.inspect` merges that with overrides."""
+project is not in its language; :mod:`agents.inspection.inspect` merges that with overrides."""
 
 from __future__ import annotations
 

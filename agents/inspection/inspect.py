@@ -10,18 +10,18 @@ from pathlib import Path, PurePosixPath
 import yaml
 from pydantic import ValidationError
 
-from agents.devops.admit import refusal
-from agents.devops.detect import Detected, go, node, python
-from agents.devops.detect.scan import OS_VARS
-from agents.devops.facts import ProjectFacts, dns_name
-from agents.devops.images import (
+from agents.inspection.admit import refusal
+from agents.inspection.detect import Detected, go, node, python
+from agents.inspection.detect.scan import OS_VARS
+from agents.inspection.facts import ProjectFacts, dns_name
+from agents.inspection.images import (
     DEFAULT_VERSION,
     GO_CGO_RUNTIME,
     default_images,
     fallback_images,
     raised_go_version,
 )
-from agents.devops.tree import ProjectTree
+from agents.inspection.tree import ProjectTree
 from agents.paths import PathEscape, resolve_inside
 from contracts.payloads import ServiceSpec
 from contracts.text import error_location, first_error, single_line
@@ -72,7 +72,7 @@ def inspect_project(root: Path, overrides: ServiceSpec | None = None) -> Project
     Raises :class:`InspectionError` for a missing path, a file instead of a directory, a project
     neither detection nor overrides describe well enough (the message names the flag that fixes
     it), or facts that cannot go on the bus (over a contract limit, or holding a secret-looking
-    value: see :mod:`agents.devops.admit`). What the bounded reading of the tree skipped is stated
+    value: see :mod:`agents.inspection.admit`). What the bounded reading of the tree skipped is stated
     in ``assumptions``.
     """
     root = Path(root)
