@@ -1,4 +1,9 @@
-"""Keeping paths inside their root: project folders, output folders, artifact names."""
+"""Keeping paths inside their root: project folders, output folders, artifact names.
+
+The one definition of path safety: the architect and DevOps resolve project and output folders with
+:func:`resolve_inside`, inspection reads a checkout through it, and every artifact name is checked
+by :func:`safe_relative` before QA, the smoke boot or DevOps writes it anywhere.
+"""
 
 from __future__ import annotations
 
@@ -23,12 +28,11 @@ def resolve_inside(root: Path, path: str | Path, *, what: str = "path") -> Path:
 
 
 def safe_relative(name: str, *, what: str = "artifact name") -> PurePosixPath:
-    """Validate a relative artifact name: no absolute path, no ``..``, no empty parts."""
+    """Validate a relative file name, written one way: POSIX, not absolute, no ``..``, ``.`` or empty
+    part (so no leading, trailing or doubled ``/``), no backslash or NUL."""
     if not name or "\\" in name or "\x00" in name:
         raise PathEscape(f"{what} {name!r} is not a clean relative path")
-    pure = PurePosixPath(name)
-    # "." (or "a/.") names a folder, not a file: PurePosixPath drops the dot, so check the text.
-    dotted = any(part == "." for part in name.split("/"))
-    if pure.is_absolute() or dotted or any(p in ("..", "") for p in pure.parts) or name.endswith("/"):
+    # The text's own parts: PurePosixPath would drop "." and "" parts ("a/./b", "a//b") silently.
+    if any(part in ("..", ".", "") for part in name.split("/")):
         raise PathEscape(f"{what} {name!r} escapes its root or is not a file path")
-    return pure
+    return PurePosixPath(name)

@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from contracts.vocabulary import SUCCESS_STATES, TERMINAL_STATES
+
 SUCCESS_TARGET = 0.95
-SUCCESS_STATES = frozenset({"ready", "deployed"})
-TERMINAL_STATES = frozenset({"ready", "deployed", "failed", "rolled_back"})
 STAGES = ("planning", "generation", "validation", "security", "total")
 
 

@@ -31,8 +31,7 @@ from agents.settings import AgentSettings
 from bus.errors import Reject
 from bus.observer import ConsumerObserver
 from bus.runtime import Bus
-from contracts import Envelope, EventType, Source
-from contracts.envelope import EVENT_CLASSES
+from contracts import Envelope, EventType, Source, new_event
 from contracts.ids import derived_id
 from contracts.limits import clip_to
 from contracts.payloads import KnowledgeNote, Model, StatusChanged
@@ -72,14 +71,13 @@ class Context:
         """Queue a follow-up event caused by the current one (published after the handler)."""
         index = self._emitted
         self._emitted += 1
-        event = EVENT_CLASSES[event_type](
-            id=self.worker.derive_id(self.event.id, salt or f"{self.worker.name}:{index}"),
-            type=event_type,
+        event = new_event(
+            event_type,
+            payload,
             task_id=self.event.task_id,
-            causation_id=self.event.id,
             source=self.worker.source,
-            occurred_at=_now(),
-            payload=payload,
+            causation_id=self.event.id,
+            event_id=self.worker.derive_id(self.event.id, salt or f"{self.worker.name}:{index}"),
         )
         self.outbox.append(event)
         return event
@@ -117,12 +115,6 @@ class Context:
         return self.emit(
             EventType.KNOWLEDGE_NOTE, KnowledgeNote(kind=kind, text=text, agent=self.worker.name)
         )
-
-
-def _now():  # one place, so tests could pin it
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 class Worker:

@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agents.credentials.policy import issue  # noqa: E402
+from agents.credential_policy import issue  # noqa: E402
 from agents.devops.generate import generate  # noqa: E402
-from agents.devops.inspect import inspect_project  # noqa: E402
 from agents.devops.spec import AppSpec  # noqa: E402
+from agents.inspection.inspect import inspect_project  # noqa: E402
 from contracts.payloads import CredentialRequested, ServiceSpec  # noqa: E402
 from contracts.vocabulary import Strategy, Target  # noqa: E402
 from tests.example_services import service_examples  # noqa: E402

@@ -30,9 +30,9 @@ def _theirs() -> Callable[..., Any] | None:
 
 def full_spec(project: Path = EXAMPLE) -> Any:
     """The AppSpec of ``project`` with every target and its secrets by reference."""
-    from agents.credentials.policy import issue
-    from agents.devops.inspect import inspect_project
+    from agents.credential_policy import issue
     from agents.devops.spec import AppSpec
+    from agents.inspection.inspect import inspect_project
     from contracts.payloads import CredentialRequested
     from contracts.vocabulary import Target
 

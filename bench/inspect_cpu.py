@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agents.devops.generate import generate  # noqa: E402
-from agents.devops.inspect import InspectionError, inspect_project  # noqa: E402
 from agents.devops.spec import AppSpec  # noqa: E402
+from agents.inspection.inspect import InspectionError, inspect_project  # noqa: E402
 
 
 def _cpu_ms(fn, repeats: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ _LINE = 'def handler_{n:05d}(request):\n    return {{"status": "ok", "value": co
 _CHILD = """
 import sys, time
 from pathlib import Path
-from agents.devops.inspect import inspect_project
+from agents.inspection.inspect import inspect_project
 started = time.perf_counter()
 facts = inspect_project(Path(sys.argv[1]))
 print(f"{time.perf_counter() - started:.2f}")

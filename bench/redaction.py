@@ -40,10 +40,10 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fastapi-service
 
 def artifact_set_event() -> Envelope:
     """The artifact set of a full task (every target) for the FastAPI example, as DevOps emits it."""
-    from agents.credentials.policy import issue
+    from agents.credential_policy import issue
     from agents.devops.generate import generate
-    from agents.devops.inspect import inspect_project
     from agents.devops.spec import AppSpec
+    from agents.inspection.inspect import inspect_project
 
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "fastapi-service"

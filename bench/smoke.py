@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agents.cli.overrides import service_overrides  # noqa: E402
-from agents.credentials.policy import issue  # noqa: E402
+from agents.credential_policy import issue  # noqa: E402
 from agents.devops.generate import generate  # noqa: E402
-from agents.devops.inspect import InspectionError, inspect_project  # noqa: E402
 from agents.devops.spec import AppSpec  # noqa: E402
+from agents.inspection.inspect import InspectionError, inspect_project  # noqa: E402
 from agents.qa.smoke import SmokeOptions, smoke_boot  # noqa: E402
 from contracts.payloads import CredentialRequested, ServiceSpec  # noqa: E402
 from contracts.vocabulary import Target  # noqa: E402

@@ -94,8 +94,13 @@ class OrchestraClient:
             ),
         )
         payload = mask_model(payload)
-        event = new_event(EventType.TASK_REQUESTED, payload, task_id=task_id, source=self.source)
-        event = event.model_copy(update={"id": derived_id(task_id, "task.requested")})
+        event = new_event(
+            EventType.TASK_REQUESTED,
+            payload,
+            task_id=task_id,
+            source=self.source,
+            event_id=derived_id(task_id, "task.requested"),
+        )
         taken = ContractError(f"task id {task_id} already exists: a task id is created once")
         if explicit:  # only a caller's own id can name an existing task: look before publishing
             first = await self.bus.first_event(event.subject())

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict
 
 from contracts.subjects import dlq_subject
+from contracts.text import single_line
 
 # A letter must be publishable on any server, so it fits NATS's default max_payload (1 MiB) after
 # base64 (4/3) with its reason and headers. A bigger original keeps only its first bytes here (with
@@ -61,7 +62,7 @@ def make_dead_letter(
         id=f"dlq-{consumer}-{stream_seq}",
         consumer=consumer,
         # One line, whatever the handler's exception or a hostile payload's key names put in it.
-        reason=" ".join(reason.split())[:2000],
+        reason=single_line(reason)[:2000],
         subject=subject[:1024],
         stream_seq=stream_seq,
         deliveries=deliveries,

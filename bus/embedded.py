@@ -183,11 +183,3 @@ def stop_process(
             proc.wait()
     if proc.stderr:
         proc.stderr.close()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-# Pydantic's report as one line, naming the size, the limit and by how much (one definition, in
-# contracts, for the bus and the agents).
-from contracts.limits import one_line as one_line
-
 
 class ConfigError(ValueError):
     """A setting (flag or ORCHESTRA_* variable) that cannot be used; the message names it."""

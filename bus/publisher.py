@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal
 
@@ -189,10 +189,6 @@ class Publisher:
             ) from None
         except Exception:
             return  # no leader yet, a timeout, a lost connection: the publish is retried
-
-    async def publish_many(self, events: Iterable[Envelope]) -> list[PubAck]:
-        """Publish several events concurrently (each with its own PubAck); all or an error."""
-        return list(await asyncio.gather(*(self.publish(e) for e in events)))
 
 
 def _stream_for(subject: str) -> str | None:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bus.errors import ConfigError
+from contracts.text import first_error, single_line
 
 ENV_PREFIX = "ORCHESTRA_"
 
@@ -68,15 +69,14 @@ class EnvSettings(BaseModel):
 
     @classmethod
     def _explain(cls, exc: ValidationError, values: dict[str, Any], origin: dict[str, str]) -> str:
-        errors = exc.errors(include_url=False, include_input=False)
-        loc = errors[0]["loc"]
+        first, more = first_error(exc)
+        loc = first["loc"]
         field = str(loc[0]) if loc else ""
         source = origin.get(field, field or "setting")
         info = cls.model_fields.get(field)
         # Secrets (repr=False fields, file contents) are named, never shown.
         shown = "" if info is None or not info.repr or source.endswith("_FILE") else f"={values[field]!r}"
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        return f"invalid setting {source}{shown}: {errors[0]['msg']}{more}".replace("\n", " ")
+        return single_line(f"invalid setting {source}{shown}: {first['msg']}{more}")
 
 
 def _read_secret(variable: str, path: str) -> str:

@@ -17,6 +17,7 @@ from pydantic import (
 
 from contracts.ids import new_id
 from contracts.payloads import PAYLOADS, EventType, Model, Timestamp
+from contracts.text import error_location, first_error, single_line
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
@@ -89,10 +90,13 @@ def new_event(
     task_id: str,
     source: Source,
     causation_id: str | None = None,
+    event_id: str | None = None,
 ) -> Envelope:
-    """Build a new event with a fresh id and the current UTC time."""
+    """Build an event of ``event_type``, stamped with the current UTC time. Its id is ``event_id`` when
+    given (a follow-up's id, derived from the event that caused it: a redelivery re-emits the same
+    id), else a fresh one. The one way every event is made."""
     return EVENT_CLASSES[event_type](
-        id=new_id(),
+        id=event_id or new_id(),
         type=event_type,
         schema_version=SCHEMA_VERSION,
         task_id=task_id,
@@ -166,18 +170,14 @@ def _integral_numbers_as_integers(raw: bytes) -> bytes | None:
 
 
 def _explain(exc: ValidationError, raw: bytes) -> str:
-    errors = exc.errors(include_url=False, include_input=False)
-    first = errors[0]
+    first, more = first_error(exc)
     if first["type"] == "json_invalid":
         return f"not valid JSON: {first['msg']}"
     version = _peek(raw, "schema_version")
     if isinstance(version, int) and version not in SUPPORTED_VERSIONS:
         return f"unsupported schema_version {version} (supported: {sorted(SUPPORTED_VERSIONS)})"
-    # repr() escapes newlines and control characters a hostile key name may carry: one line.
-    parts = (p if isinstance(p, str) and p.isprintable() else repr(p) for p in first["loc"])
-    where = ".".join(parts) or "event"
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"invalid event at {where}: {first['msg']}{more}".replace("\n", " ")
+    where = error_location(first["loc"]) or "event"
+    return single_line(f"invalid event at {where}: {first['msg']}{more}")
 
 
 def _peek(raw: bytes, key: str) -> Any:

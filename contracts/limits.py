@@ -14,6 +14,7 @@ from typing import Any, TypeVar, get_args
 from pydantic import BaseModel, ValidationError
 
 from contracts.envelope import MAX_EVENT_BYTES, ContractError
+from contracts.text import error_location, first_error, single_line
 
 ELLIPSIS = "…"
 T = TypeVar("T")
@@ -51,12 +52,10 @@ def clip_to(model: type[BaseModel], field: str, text: str) -> str:
 def one_line(exc: ValidationError, what: str) -> str:
     """Pydantic's report as one line: the first error, where it is and, for a size limit, the size
     found, the limit and by how much it is over; then how many more errors there are."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    where = _where(first["loc"])
+    first, more = first_error(exc)
+    where = error_location(first["loc"])
     at = f"{where}: " if where else ""
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return " ".join(f"invalid {what}: {at}{_message(first)}{more}".split())
+    return single_line(f"invalid {what}: {at}{_message(first)}{more}")
 
 
 def checked(what: str, build: Callable[[], T]) -> T:
@@ -77,11 +76,6 @@ def check_payload_size(payload: BaseModel, what: str) -> None:
         raise ContractError(
             f"{what} is {size:,} bytes, over the limit of {MAX_PAYLOAD_BYTES:,} for one event by {over:,}"
         )
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    # repr() escapes newlines and control characters a hostile key name may carry: one line.
-    return ".".join(p if isinstance(p, str) and p.isprintable() else repr(p) for p in loc)
 
 
 def _message(error: Any) -> str:

@@ -46,12 +46,17 @@ class DeploymentState(StrEnum):
 
     @property
     def terminal(self) -> bool:
+        """The task has ended: no agent moves it further (``deployed`` may still be rolled back)."""
         return self in TERMINAL_STATES
 
+    @property
+    def succeeded(self) -> bool:
+        """The task ended well: its artifacts are ready, or deployed."""
+        return self in SUCCESS_STATES
 
-TERMINAL_STATES = frozenset(
-    {DeploymentState.READY, DeploymentState.DEPLOYED, DeploymentState.FAILED, DeploymentState.ROLLED_BACK}
-)
+
+SUCCESS_STATES = frozenset({DeploymentState.READY, DeploymentState.DEPLOYED})
+TERMINAL_STATES = SUCCESS_STATES | {DeploymentState.FAILED, DeploymentState.ROLLED_BACK}
 
 # Allowed transitions; anything else is a bug in the agent that tried it.
 TRANSITIONS: dict[DeploymentState, frozenset[DeploymentState]] = {
@@ -78,8 +83,15 @@ class Severity(StrEnum):
     HIGH = "high"
     CRITICAL = "critical"
 
+    # The two thresholds a finding can cross, each defined here once (docs/artifacts.md).
+    @property
+    def failing(self) -> bool:
+        """Above LOW: fails a QA report, and is listed when a review fails a task."""
+        return self not in (Severity.INFO, Severity.LOW)
+
     @property
     def blocking(self) -> bool:
+        """HIGH or CRITICAL: blocks a security report, and DevOps never writes a literal secret this bad."""
         return self in (Severity.HIGH, Severity.CRITICAL)
 
 

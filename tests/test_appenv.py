@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.credentials.policy import is_secret, issue
-from agents.devops.backing import SERVICES, bindings
+from agents.credential_policy import is_secret, issue
 from agents.devops.generate import generate
-from agents.devops.inspect import inspect_project
 from agents.devops.render import appenv
 from agents.devops.spec import AppSpec
+from agents.inspection.backing import SERVICES, bindings
+from agents.inspection.inspect import inspect_project
 from agents.qa.validators import validate
 from agents.security.rules import scan
 from contracts.payloads import CredentialRequested
@@ -209,8 +209,8 @@ def test_fixture_sets_pass_the_validators_and_security_rules(orders: Path, provi
 def test_fixture_sets_pass_checkov(orders: Path, tmp_path: Path) -> None:
     """The new layouts (backing services, a cgo Go binary on Debian, a TypeScript build) through
     checkov's dockerfile, kubernetes, cloudformation, terraform and github_actions checks."""
-    from agents.qa.checkov import checkov, targets
-    from agents.tools import find_checkov
+    from agents.review.checkov import checkov, targets
+    from agents.review.tools import find_checkov
     from tests.test_detect_go import GIN_APP
     from tests.test_detect_go import write as write_go
     from tests.test_detect_node import TS_FASTIFY

@@ -18,14 +18,14 @@ import jsonschema
 import pytest
 import yaml
 
-from agents.credentials.policy import issue
+from agents.credential_policy import issue
 from agents.devops.generate import generate
-from agents.devops.inspect import inspect_project
 from agents.devops.render import helm
 from agents.devops.spec import AppSpec
-from agents.qa.checkov import checkov, targets
+from agents.inspection.inspect import inspect_project
 from agents.qa.validators import validate
-from agents.tools import find_checkov
+from agents.review.checkov import checkov, targets
+from agents.review.tools import find_checkov
 from contracts.payloads import CredentialRequested, Finding, ServiceSpec
 from contracts.vocabulary import CIProvider, Strategy, Target
 from tests.example_services import service_examples

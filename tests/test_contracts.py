@@ -15,7 +15,8 @@ from contracts.ids import derived_id, is_id
 from contracts.payloads import KnowledgeNote, StatusChanged, TaskRequested
 from contracts.schema_export import SCHEMA_DIR, render_schemas
 from contracts.subjects import ROUTES, event_subject, owners
-from contracts.vocabulary import TRANSITIONS, DeploymentState, NoteKind
+from contracts.text import single_line
+from contracts.vocabulary import SUCCESS_STATES, TRANSITIONS, DeploymentState, NoteKind, Severity
 
 SRC = Source(agent="cli", instance="test")
 
@@ -186,6 +187,39 @@ def test_every_state_reaches_a_terminal_one() -> None:
             seen.add(s)
             frontier |= set(TRANSITIONS[s]) - seen
         assert any(s.terminal for s in seen), state
+
+
+def test_terminal_and_success_states_are_defined_once() -> None:
+    """Success is a terminal state with no way onward but a roll-back; the rest of the terminal ones fail."""
+    assert {s for s in DeploymentState if s.succeeded} == {DeploymentState.READY, DeploymentState.DEPLOYED}
+    assert {s for s in DeploymentState if s.terminal} == {
+        DeploymentState.READY,
+        DeploymentState.DEPLOYED,
+        DeploymentState.FAILED,
+        DeploymentState.ROLLED_BACK,
+    }
+    assert all(s.terminal and TRANSITIONS[s] <= {DeploymentState.ROLLED_BACK} for s in SUCCESS_STATES)
+
+
+def test_severity_thresholds_qa_fails_above_low_security_blocks_at_high() -> None:
+    assert [s.value for s in Severity if s.failing] == ["medium", "high", "critical"]
+    assert [s.value for s in Severity if s.blocking] == ["high", "critical"]
+
+
+def test_single_line_folds_every_line_break_and_run_of_white_space() -> None:
+    assert single_line("  a\nb\r\n\tc\u2028d  ") == "a b c d"
+
+
+def test_an_event_id_is_fresh_or_the_one_given() -> None:
+    """new_event is the one way events are made: a follow-up passes the id derived from its cause."""
+    note = KnowledgeNote(kind=NoteKind.STATUS, text="x", agent="qa")
+    fresh = new_event(EventType.KNOWLEDGE_NOTE, note, task_id="t", source=SRC)
+    assert is_id(fresh.id)
+    derived = derived_id(fresh.id, "qa:0")
+    follow = new_event(
+        EventType.KNOWLEDGE_NOTE, note, task_id="t", source=SRC, causation_id=fresh.id, event_id=derived
+    )
+    assert (follow.id, follow.causation_id, type(follow)) == (derived, fresh.id, type(fresh))
 
 
 def test_status_payload_requires_a_known_state() -> None:

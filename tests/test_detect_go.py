@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.devops import images
 from agents.devops.generate import generate
-from agents.devops.inspect import InspectionError, inspect_project
 from agents.devops.spec import AppSpec
+from agents.inspection import images
+from agents.inspection.inspect import InspectionError, inspect_project
 from contracts.payloads import ServiceSpec
 from contracts.vocabulary import Target
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from agents.devops.generate import generate
-from agents.devops.inspect import InspectionError, inspect_project
 from agents.devops.render.pipeline import native_test
 from agents.devops.spec import AppSpec
+from agents.inspection.inspect import InspectionError, inspect_project
 from contracts.payloads import ServiceSpec
 from contracts.vocabulary import CIProvider, Target
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.devops.detect import pybuild, pyentry
-from agents.devops.detect.pyroutes import RouteTable, django_paths, health_route
-from agents.devops.inspect import InspectionError, inspect_project
-from agents.devops.tree import ProjectTree
+from agents.inspection.detect import pybuild, pyentry
+from agents.inspection.detect.pyroutes import RouteTable, django_paths, health_route
+from agents.inspection.inspect import InspectionError, inspect_project
+from agents.inspection.tree import ProjectTree
 from contracts.payloads import ServiceSpec
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.devops.detect.pysettings import settings_env
 from agents.devops.generate import generate
-from agents.devops.inspect import InspectionError, inspect_project
 from agents.devops.spec import AppSpec
+from agents.inspection.detect.pysettings import settings_env
+from agents.inspection.inspect import InspectionError, inspect_project
 from contracts.payloads import ServiceSpec
 from contracts.vocabulary import Target
 
@@ -185,7 +185,7 @@ def test_realworld_gets_its_database_url_from_postgres_and_its_secret_key_from_a
     assert {"DATABASE_URL", "SECRET_KEY"} <= set(facts.env_vars)
     assert set(facts.required_env) == {"DATABASE_URL", "SECRET_KEY"}
     assert facts.backing_services == ("postgres",)
-    from agents.credentials.policy import issue
+    from agents.credential_policy import issue
     from contracts.payloads import CredentialRequested
 
     issued = issue(

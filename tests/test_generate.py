@@ -16,7 +16,6 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from agents.devops.facts import ProjectFacts
 from agents.devops.generate import (
     MANIFEST,
     TARGET_RENDERERS,
@@ -26,9 +25,10 @@ from agents.devops.generate import (
     sha256_text,
     write_artifacts,
 )
-from agents.devops.inspect import inspect_project
 from agents.devops.render import helm, monitoring
 from agents.devops.spec import AppSpec
+from agents.inspection.facts import ProjectFacts
+from agents.inspection.inspect import inspect_project
 from contracts.payloads import SecretRef, ServiceSpec
 from contracts.vocabulary import CIProvider, SecretKind, Strategy, Target
 from tests.example_services import service_examples
@@ -110,7 +110,7 @@ def test_generate_is_identical_across_processes() -> None:
     """No set ordering, clock or randomness: another interpreter with another hash seed agrees."""
     script = (
         "import hashlib, sys; from pathlib import Path; "
-        "from agents.devops.inspect import inspect_project; from agents.devops.spec import AppSpec; "
+        "from agents.inspection.inspect import inspect_project; from agents.devops.spec import AppSpec; "
         "from agents.devops.generate import generate; "
         f"facts = inspect_project(Path({str(EXAMPLES / 'fastify-service')!r})); "
         "spec = AppSpec(facts=facts, strategy='blue-green'); "

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from agents.devops.generate import generate
-from agents.devops.inspect import inspect_project
 from agents.devops.spec import AppSpec
+from agents.inspection.inspect import inspect_project
 from agents.qa.validators import validate
 from contracts.payloads import ServiceSpec
 from contracts.vocabulary import Strategy, Target

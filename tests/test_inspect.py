@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.devops.facts import dns_name
-from agents.devops.inspect import InspectionError, inspect_project
+from agents.inspection.facts import dns_name
+from agents.inspection.inspect import InspectionError, inspect_project
 from contracts.payloads import ServiceSpec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

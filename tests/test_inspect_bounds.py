@@ -3,7 +3,7 @@
 A checkout with hundreds of megabytes of sources (generated modules, bundles, data) once blocked
 the agents' event loop for minutes: no heartbeat, so the server redelivered the task to another
 handler while the first was still reading. Reading is now bounded per file, per scan and per walk
-(agents/devops/tree.py), and both agents inspect in a worker thread.
+(agents/inspection/tree.py), and both agents inspect in a worker thread.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.devops import tree as tree_module
-from agents.devops.inspect import inspect_project
-from agents.devops.tree import MAX_SOURCE_BYTES, MAX_SOURCE_FILES, ProjectTree
+from agents.inspection import tree as tree_module
+from agents.inspection.inspect import inspect_project
+from agents.inspection.tree import MAX_SOURCE_BYTES, MAX_SOURCE_FILES, ProjectTree
 from tests.orchestra_fixtures import EXAMPLES, Running, assert_delivered_once, final, start_orchestra
 
 STATES = ["received", "planning", "generating", "validating", "ready"]
@@ -124,7 +124,7 @@ async def test_a_slow_inspection_runs_off_the_event_loop(
 ) -> None:
     """Invariant: inspection runs in a worker thread in both agents; one that takes longer than
     the ack wait (a slow disk: 2.5 s here) neither blocks heartbeats nor causes a redelivery."""
-    from agents.devops import inspect as inspect_module
+    from agents.inspection import inspect as inspect_module
 
     real = inspect_module.inspect_project
     threads: list[bool] = []

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from agents.credentials.policy import issue
+from agents.credential_policy import issue
 from agents.devops.generate import generate, sha256_text
-from agents.devops.inspect import inspect_project
 from agents.devops.spec import AppSpec
+from agents.inspection.inspect import inspect_project
 from agents.security import rules
 from contracts.limits import clip, clip_to, max_length, one_line
 from contracts.payloads import (

@@ -64,6 +64,8 @@ def test_absolute_path_inside_the_root_is_fine(root: Path) -> None:
         "nul\x00byte",
         "..\\x",
         "a/../b",
+        "a//b",
+        "./a",
     ],
 )
 def test_safe_relative_refuses_unclean_names(name: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents.architect.planner import NotUnderstood, plan
-from agents.credentials.policy import is_secret, issue
+from agents.credential_policy import is_secret, issue
 from contracts.payloads import CredentialRequested, TaskRequested
 from contracts.vocabulary import CIProvider, SecretKind, Strategy, Target
 

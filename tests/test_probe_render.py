@@ -13,10 +13,10 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from agents.devops.facts import ProjectFacts
 from agents.devops.generate import generate
-from agents.devops.inspect import inspect_project
 from agents.devops.spec import AppSpec
+from agents.inspection.facts import ProjectFacts
+from agents.inspection.inspect import inspect_project
 from contracts.payloads import ServiceSpec
 from contracts.vocabulary import Strategy
 

@@ -24,7 +24,7 @@ import pytest
 import structlog
 
 from agents.logs import configure_logging
-from agents.security.secrets_scan import scan_for_values
+from agents.review.secrets_scan import scan_for_values
 from bus.client import OrchestraClient
 from bus.embedded import EmbeddedServer
 from bus.runtime import Bus

@@ -14,16 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
+from agents.review.secrets_scan import scan as scan_secrets
+from agents.review.secrets_scan import scan_for_values
 from agents.security import rules
-from agents.security.secrets_scan import (
-    DETECTORS,
-    SECRET_KEY_PATTERN,
-    is_literal,
-    redact,
-    scan_for_values,
-)
-from agents.security.secrets_scan import scan as scan_secrets
 from contracts.payloads import Finding
+from contracts.redaction import DETECTORS, SECRET_KEY_PATTERN, is_literal, redact
 from contracts.vocabulary import Severity
 
 AWS_KEY = "AKIA" + "Q3EXAMPLE7" + "TESTKEY"[:6]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.credentials.policy import issue
+from agents.credential_policy import issue
 from agents.devops.generate import generate
-from agents.devops.inspect import inspect_project
 from agents.devops.spec import AppSpec
+from agents.inspection.inspect import inspect_project
 from agents.qa.smoke import SmokeOptions, smoke_boot
 from contracts.payloads import CredentialRequested, Finding, ServiceSpec
 from contracts.vocabulary import Target

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from agents.qa import checkov, linters, schemas
+from agents.qa import linters, schemas
 from agents.qa.pipelines import ci_runs_tests, jenkinsfile
-from agents.qa.routes import validators_for
 from agents.qa.validators import ValidationResult, validate
-from agents.tools import find_checkov
+from agents.review import checkov
+from agents.review.routes import validators_for
+from agents.review.tools import find_checkov
 from contracts.payloads import Finding, Report
 from contracts.vocabulary import Severity
 
@@ -584,7 +585,7 @@ def test_checkov_runs_every_framework_in_one_process() -> None:
 
 
 def test_tools_come_from_the_interpreters_bin_dir() -> None:
-    from agents.tools import bin_dir, find_tool
+    from agents.review.tools import bin_dir, find_tool
 
     hadolint = find_tool("hadolint")
     assert hadolint is not None and Path(hadolint).parent == bin_dir()

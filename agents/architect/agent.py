@@ -26,7 +26,7 @@ from contracts.redaction import mask_event
 from contracts.vocabulary import DeploymentState, NoteKind, Target
 
 if TYPE_CHECKING:
-    from agents.devops.facts import ProjectFacts
+    from agents.inspection.facts import ProjectFacts
 
 S = DeploymentState
 
@@ -156,7 +156,7 @@ class Architect(Worker):
         )
 
     def _inspect(self, project: Path, overrides: ServiceSpec | None) -> ProjectFacts:
-        from agents.devops.inspect import InspectionError, inspect_project
+        from agents.inspection.inspect import InspectionError, inspect_project
 
         try:
             return inspect_project(project, overrides)
@@ -182,7 +182,7 @@ def check_credentials(facts: ServiceSpec, the_plan: Plan) -> None:
     secrets x environments x target families than ``credential.issued`` carries, a secret store key
     longer than a name) or the task state DevOps keeps them in: the credential manager or DevOps
     could only fail it later, over and over, with the task failing at its deadline."""
-    from agents.credentials.policy import issue
+    from agents.credential_policy import issue
 
     request = checked(
         "credential request",

@@ -57,11 +57,11 @@ def generate(
     allow_loopback: bool = overrides.AllowLoopback,
 ) -> None:
     """Inspect PATH and write deployment artifacts for it into OUT."""
-    from agents.credentials.policy import issue
+    from agents.credential_policy import issue
     from agents.devops.generate import ArtifactWriteError, write_artifacts
     from agents.devops.generate import generate as render_all
-    from agents.devops.inspect import InspectionError, inspect_project
     from agents.devops.spec import AppSpec
+    from agents.inspection.inspect import InspectionError, inspect_project
     from contracts.payloads import CredentialRequested
     from contracts.vocabulary import CIProvider, Strategy
 

@@ -196,7 +196,7 @@ async def follow(
         typer.echo(f"error: no terminal status for {task_id} within {timeout_s:.0f}s", err=True)
         return EXIT_TIMEOUT
     assert isinstance(last, StatusChanged)
-    return EXIT_OK if last.state.value in ("ready", "deployed") else EXIT_FAILED
+    return EXIT_OK if last.state.succeeded else EXIT_FAILED
 
 
 @app.command()

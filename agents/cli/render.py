@@ -14,8 +14,6 @@ import typer
 from contracts import Envelope
 from contracts.payloads import StatusChanged
 
-_COLOURS = {"ready": "green", "deployed": "green", "failed": "red", "rolled_back": "red"}
-
 
 def printable(text: object) -> str:
     """``text`` safe for a terminal, on one line: every character that is not printable (C0/C1
@@ -39,7 +37,8 @@ def status_line(event: Envelope) -> str:
 def print_status(event: Envelope) -> None:
     p = event.payload
     assert isinstance(p, StatusChanged)
-    typer.secho(status_line(event), fg=_COLOURS.get(p.state.value))
+    colour = ("green" if p.state.succeeded else "red") if p.state.terminal else None
+    typer.secho(status_line(event), fg=colour)
 
 
 def hit_line(hit: dict[str, Any]) -> str:

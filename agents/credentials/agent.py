@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from agents.credentials.policy import issue
+from agents.credential_policy import issue
 from agents.worker import Context, Worker, handles
 from contracts import Envelope, EventType
 from contracts.payloads import CredentialRequested

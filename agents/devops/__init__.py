@@ -1,17 +1,15 @@
-"""The DevOps generator: a pure library from a project checkout to validated deployment artifacts.
+"""The DevOps generator: a pure library from inspected project facts to validated deployment artifacts.
 
-Public API (the DevOps agent and ``orchestra generate`` call these)::
+Public API (the DevOps agent and ``orchestra generate`` call these; inspection, which gives the
+facts, is the shared library :mod:`agents.inspection`)::
 
-    # agents.devops.inspect / agents.devops.facts
-    inspect_project(root: Path, overrides: ServiceSpec | None = None) -> ProjectFacts
-    ProjectFacts.to_spec() -> ServiceSpec
     # agents.devops.spec
     AppSpec(facts=..., targets=..., strategy=..., ci=..., environments=..., secrets=..., config_vars=...)
     # agents.devops.generate
     generate(spec: AppSpec) -> list[GeneratedFile]
     write_artifacts(files, out_dir: Path, *, force: bool, dry_run: bool) -> WriteResult
 
-Inspection reads files only; rendering is a pure function of the AppSpec (no clock, randomness or
-network); only ``write_artifacts`` touches the disk. Every checkov rule the artifacts skip is listed
-with its reason in :mod:`agents.devops.skips`.
+Rendering is a pure function of the AppSpec (no clock, randomness or network); only
+``write_artifacts`` touches the disk. Every checkov rule the artifacts skip is listed with its
+reason in :mod:`agents.devops.skips`.
 """

@@ -16,8 +16,7 @@ from agents.lifecycle import StateConflict, TaskState, TaskStore
 from agents.paths import PathEscape, resolve_inside
 from agents.worker import Context, Worker, handles
 from bus.errors import Deferred, Reject
-from contracts import ContractError, Envelope, EventType, decode
-from contracts.envelope import EVENT_CLASSES
+from contracts import ContractError, Envelope, EventType, decode, new_event
 from contracts.limits import check_payload_size, checked
 from contracts.payloads import (
     Artifact,
@@ -74,7 +73,7 @@ class DevOps(Worker):
 
     @handles(EventType.REQUIREMENT_ISSUED)
     async def on_requirement(self, event: Envelope, ctx: Context) -> None:
-        from agents.devops.inspect import InspectionError, inspect_project
+        from agents.inspection.inspect import InspectionError, inspect_project
 
         req = event.payload
         assert isinstance(req, RequirementIssued)
@@ -151,9 +150,9 @@ class DevOps(Worker):
         await self.tasks.update(state, revision)
 
     def _render(self, state: TaskState) -> ArtifactSetCompleted:
-        from agents.devops.facts import ProjectFacts
         from agents.devops.generate import generate
         from agents.devops.spec import AppSpec
+        from agents.inspection.facts import ProjectFacts
 
         req = state.requirement
         facts = ProjectFacts.model_validate(state.facts)
@@ -236,9 +235,7 @@ class DevOps(Worker):
     async def _conclude(self, state: TaskState, ctx: Context) -> None:
         failed = {name: r for name, r in state.reports.items() if not r.passed}
         if failed:
-            findings = [
-                f for r in failed.values() for f in r.findings if f.severity.value not in ("info", "low")
-            ]
+            findings = [f for r in failed.values() for f in r.findings if f.severity.failing]
             reason = "; ".join(
                 f"{'QA failed' if name == 'qa' else 'security blocked'}: {r.summary}"
                 for name, r in sorted(failed.items())
@@ -361,14 +358,13 @@ class DevOps(Worker):
         reason = f"deadline passed: no answer from {names} (state {state.state.value})"
         previous = state.move(S.FAILED)
         state.awaiting = []
-        event = EVENT_CLASSES[EventType.STATUS_CHANGED](
-            id=self.derive_id(state.last_event, f"deadline:{previous.value}"),
-            type=EventType.STATUS_CHANGED,
+        event = new_event(
+            EventType.STATUS_CHANGED,
+            StatusChanged(state=S.FAILED, previous=previous, agent=self.name, reason=reason),
             task_id=state.task_id,
-            causation_id=state.last_event,
             source=self.source,
-            occurred_at=datetime.now(UTC),
-            payload=StatusChanged(state=S.FAILED, previous=previous, agent=self.name, reason=reason),
+            causation_id=state.last_event,
+            event_id=self.derive_id(state.last_event, f"deadline:{previous.value}"),
         )
         await self.bus.publish(event)
         with contextlib.suppress(StateConflict):
@@ -379,7 +375,7 @@ class DevOps(Worker):
 def refuse_secrets(files: dict[str, str]) -> None:
     """Raise ValueError when a file holds a literal secret (the security agent's own detectors):
     DevOps never writes one, whatever verdict reached it."""
-    from agents.security.secrets_scan import scan
+    from agents.review.secrets_scan import scan
 
     blocking = [f for f in scan(files) if f.severity.blocking]
     if blocking:

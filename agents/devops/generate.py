@@ -9,10 +9,11 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from agents.devops.render import aws, ci, docker, docs, helm, kubernetes, monitoring, terraform
 from agents.devops.spec import AppSpec
+from agents.paths import PathEscape, resolve_inside, safe_relative
 from contracts.vocabulary import Target
 
 Renderer = Callable[[AppSpec], dict[str, str]]
@@ -76,17 +77,18 @@ class WriteResult:
 
 
 def safe_target(out_dir: Path, rel: str) -> Path:
-    """The absolute path for ``rel`` inside ``out_dir``; refuses absolute paths, ``..``, and
-    symlinked directories that lead outside."""
-    posix = PurePosixPath(rel)
-    if not rel or rel != posix.as_posix() or posix.is_absolute() or "\\" in rel or Path(rel).is_absolute():
-        raise ArtifactWriteError(f"refusing path {rel!r}: must be a relative POSIX path")
-    if any(part in ("..", ".", "") for part in posix.parts):
-        raise ArtifactWriteError(f"refusing path {rel!r}: '..' and '.' segments are not allowed")
+    """The absolute path for ``rel`` inside ``out_dir``: ``rel`` must be a clean relative name
+    (:func:`agents.paths.safe_relative`), and no symlink may lead it outside or be written through."""
+    try:
+        posix = safe_relative(rel, what="path")
+    except PathEscape as exc:
+        raise ArtifactWriteError(f"refusing {exc}") from None
     root = out_dir.resolve()
     target = root.joinpath(*posix.parts)
-    if not target.parent.resolve().is_relative_to(root):
-        raise ArtifactWriteError(f"refusing path {rel!r}: a symlink leads outside {root}")
+    try:
+        resolve_inside(root, target.parent)
+    except PathEscape:
+        raise ArtifactWriteError(f"refusing path {rel!r}: a symlink leads outside {root}") from None
     if target.is_symlink():
         raise ArtifactWriteError(f"refusing path {rel!r}: it is a symlink")
     return target

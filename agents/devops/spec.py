@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from agents.devops.facts import DnsName, ProjectFacts
+from agents.inspection.facts import DnsName, ProjectFacts
 from contracts.payloads import EnvName, SecretRef
 from contracts.vocabulary import CIProvider, SecretKind, Strategy, Target
 
@@ -165,8 +165,3 @@ class AppSpec(BaseModel):
 def secret_id(env_var: str) -> str:
     """File / Compose / Kubernetes-key form of a variable name: ``DB_PASSWORD`` -> ``db_password``."""
     return re.sub(r"[^a-z0-9_]", "_", env_var.lower())
-
-
-def spec_from(facts: ProjectFacts, **fields: Any) -> AppSpec:
-    """An :class:`AppSpec` for ``facts``, dropping fields given as None so defaults apply."""
-    return AppSpec(facts=facts, **{k: v for k, v in fields.items() if v is not None})

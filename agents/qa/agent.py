@@ -50,7 +50,7 @@ class QA(Worker):
             tool_versions["smoke-boot"] = smoked.tool
         if artifacts.service.test_command:
             findings += ci_runs_tests(files, list(artifacts.service.test_command))
-        failing = [f for f in findings if f.severity.value not in ("info", "low")]
+        failing = [f for f in findings if f.severity.failing]
         passed = not failing
         summary = f"{len(files)} files, {len(tool_versions)} validators: " + (
             "all passed"

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from agents.qa.findings import finding, level, tool_crashed, tool_missing
-from agents.qa.locate import error_line, line_in, parse_path
-from agents.qa.runner import Outcome, ToolFailed, failure_detail, run_tool
-from agents.tools import find_tool, tool_version
+from agents.review.findings import finding, level, tool_crashed, tool_missing
+from agents.review.locate import error_line, line_in, parse_path
+from agents.review.runner import Outcome, ToolFailed, failure_detail, run_tool
+from agents.review.tools import find_tool, tool_version
 from contracts.payloads import Finding
 
 YAMLLINT_CONFIG = Path(__file__).with_name("yamllint.yaml")

@@ -13,31 +13,15 @@ from typing import Any
 
 import yaml
 
-from agents.qa import groovy
-from agents.qa.findings import finding
-from agents.qa.locate import documents
-from agents.security.secrets_scan import SECRET_KEY_PATTERN, is_literal
+from agents.review import groovy
+from agents.review.findings import finding
+from agents.review.locate import documents
+from agents.review.routes import is_github_workflow, is_gitlab_ci, is_jenkinsfile
+from agents.review.secrets_scan import jenkins_secret_literals
 from contracts.payloads import Finding
 
 JENKINS_TOOL = "jenkinsfile"
 CI_TOOL = "ci-runs-tests"
-
-
-def is_github_workflow(path: str) -> bool:
-    """``.github/workflows/*.yml`` (or ``.yaml``)."""
-    pure = PurePosixPath(path)
-    return pure.parent.as_posix().endswith(".github/workflows") and pure.suffix in (".yml", ".yaml")
-
-
-def is_gitlab_ci(path: str) -> bool:
-    """``.gitlab-ci.yml`` at any depth."""
-    return PurePosixPath(path).name == ".gitlab-ci.yml"
-
-
-def is_jenkinsfile(path: str) -> bool:
-    """``Jenkinsfile`` or ``Jenkinsfile.<variant>``."""
-    name = PurePosixPath(path).name
-    return name == "Jenkinsfile" or name.startswith("Jenkinsfile.")
 
 
 def jenkinsfile(path: str, content: str) -> list[Finding]:
@@ -69,16 +53,6 @@ def jenkinsfile(path: str, content: str) -> list[Finding]:
         message = f"`{name}` is not set through credentials('<id>')"
         out.append(_jenkins(path, "jenkins-credentials", message, at))
     return out
-
-
-def jenkins_secret_literals(content: str) -> list[tuple[str, int]]:
-    """``(name, line)`` of each ``environment {}`` variable named like a secret whose value is a literal
-    rather than ``credentials('id')`` or another reference (shared by QA and security)."""
-    return [
-        (name, line)
-        for name, value, line in groovy.environment_assignments(content)
-        if SECRET_KEY_PATTERN.search(name) and is_literal(value)
-    ]
 
 
 def _jenkins(path: str, rule: str, message: str, line: int) -> Finding:

@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
-from agents.qa.findings import finding, tool_crashed, tool_missing
-from agents.qa.locate import documents, error_line, line_in, node_line, parse_path
-from agents.qa.runner import Outcome
-from agents.tools import tool_version
+from agents.review.findings import finding, tool_crashed, tool_missing
+from agents.review.locate import documents, error_line, line_in, node_line, parse_path
+from agents.review.runner import Outcome
+from agents.review.tools import tool_version
 from contracts.payloads import Finding
 from contracts.vocabulary import Severity
 

@@ -9,7 +9,7 @@ Public API (stable; the QA agent and the DevOps generator tests use it)::
 ``files`` maps a relative artifact path (``Dockerfile``, ``k8s/deployment.yaml``,
 ``.github/workflows/ci-cd.yml``...) to its content. ``validate`` writes them into a private temp
 dir (absolute and ``..`` paths are refused with an ``unsafe-path`` finding), picks validators by
-path (agents.qa.routes) and runs each tool once over its whole batch, command-line tools in
+path (agents.review.routes) and runs each tool once over its whole batch, command-line tools in
 parallel:
 
 =========================================  ==============================================  ============
@@ -30,9 +30,9 @@ with_checkov: Dockerfile, k8s, cfn, tf, GitHub workflows  checkov (one process) 
 =========================================  ==============================================  ============
 
 Severity: a tool's error is HIGH, its warning MEDIUM, info/style INFO; an unknown custom
-resource (no schema) is INFO. ``passed`` is True when no finding is above LOW. A tool that is not
-installed yields ``tool-missing`` (HIGH) findings, a tool that crashes ``tool-crashed`` findings
-naming the tool and the first line of its error: nothing passes unchecked.
+resource (no schema) is INFO. ``passed`` is True when no finding is above LOW (``Severity.failing``).
+A tool that is not installed yields ``tool-missing`` (HIGH) findings, a tool that crashes
+``tool-crashed`` findings naming the tool and the first line of its error: nothing passes unchecked.
 """
 
 from __future__ import annotations
@@ -42,19 +42,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
-from agents.qa import linters, routes, schemas
-from agents.qa.checkov import checkov, targets
-from agents.qa.findings import sort_key
+from agents.qa import linters, schemas
 from agents.qa.pipelines import ci_runs_tests, jenkinsfile
-from agents.qa.runner import Outcome
-from agents.qa.workspace import Workspace, workspace
+from agents.review import routes
+from agents.review.checkov import checkov, targets
+from agents.review.findings import sort_key
+from agents.review.runner import Outcome
+from agents.review.workspace import Workspace, workspace
 from contracts.payloads import Finding, Report
-from contracts.vocabulary import Severity
 
 __all__ = ["ValidationResult", "ci_runs_tests", "validate"]
 
 DEFAULT_KUBERNETES_VERSION = "1.30.0"
-_NOT_FAILING = (Severity.INFO, Severity.LOW)
 _SCHEMAS = (
     (routes.COMPOSE, "vendor.compose-spec"),
     (routes.GITHUB_WORKFLOW, "vendor.github-workflows"),
@@ -67,7 +66,7 @@ class ValidationResult:
     """What ``validate`` found.
 
     findings: sorted by file, line, rule. tools: tool -> version ("missing" when not installed).
-    files: the artifact paths accepted. passed: no finding above LOW.
+    files: the artifact paths accepted. passed: no finding is ``Severity.failing`` (above LOW).
     """
 
     findings: list[Finding]
@@ -108,7 +107,7 @@ def validate(
             outcomes += [future.result() for future in futures]
         findings = sorted([*space.refused, *(f for o in outcomes for f in o.findings)], key=sort_key)
         tools = {o.tool: o.version for o in sorted(outcomes, key=lambda o: o.tool)}
-        passed = not any(f.severity not in _NOT_FAILING for f in findings)
+        passed = not any(f.severity.failing for f in findings)
         return ValidationResult(findings=findings, tools=tools, files=space.paths, passed=passed)
 
 

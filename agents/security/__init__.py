@@ -1,1 +1,1 @@
-"""The security agent and its pure rule library (agents.security.rules, agents.security.secrets_scan)."""
+"""The security agent and its pure rules (agents.security.rules); shared review code is in agents.review."""

@@ -1,4 +1,5 @@
-"""Security: container, Kubernetes and CI rules, secret scanning and checkov; HIGH findings block."""
+"""Security: container, Kubernetes and CI rules, secret scanning and checkov; HIGH and CRITICAL
+findings block (``Severity.blocking``)."""
 
 from __future__ import annotations
 

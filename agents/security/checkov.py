@@ -1,11 +1,11 @@
-"""checkov for the security agent, where installed: the same runner QA uses (agents.qa.checkov)."""
+"""checkov for the security agent, where installed: the same runner QA uses (agents.review.checkov)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agents.qa.checkov import run_checkov as _run
-from agents.tools import find_checkov
+from agents.review.checkov import run_checkov as _run
+from agents.review.tools import find_checkov
 from contracts.payloads import Finding
 from contracts.vocabulary import Severity
 

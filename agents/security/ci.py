@@ -18,11 +18,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from agents.qa.findings import finding
-from agents.qa.locate import first_mapping, node_line
-from agents.qa.pipelines import jenkins_secret_literals
-from agents.security.secrets_scan import SECRET_KEY_PATTERN, is_literal
+from agents.review.findings import finding
+from agents.review.locate import first_mapping, node_line
+from agents.review.secrets_scan import jenkins_secret_literals
 from contracts.payloads import Finding
+from contracts.redaction import SECRET_KEY_PATTERN, is_literal
 from contracts.vocabulary import Severity
 
 TOOL = "security-rules"

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from agents.qa.findings import finding
-from agents.qa.locate import documents, node_line
+from agents.review.findings import finding
+from agents.review.locate import documents, node_line
 from agents.security.kubernetes import DANGEROUS_CAPABILITIES
 from contracts.payloads import Finding
 from contracts.vocabulary import Severity

@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agents.qa.findings import finding
-from agents.security.secrets_scan import SECRET_KEY_PATTERN, is_pointer_key
+from agents.review.findings import finding
 from contracts.payloads import Finding
+from contracts.redaction import SECRET_KEY_PATTERN, is_pointer_key
 from contracts.vocabulary import Severity
 
 TOOL = "security-rules"

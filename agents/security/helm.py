@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from agents.qa.findings import finding
-from agents.qa.locate import first_mapping, node_line
+from agents.review.findings import finding
+from agents.review.locate import first_mapping, node_line
 from contracts.payloads import Finding
 from contracts.vocabulary import Severity
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import yaml
 
-from agents.qa.findings import finding
-from agents.qa.locate import documents, node_line
-from agents.security.secrets_scan import is_literal
+from agents.review.findings import finding
+from agents.review.locate import documents, node_line
 from contracts.payloads import Finding
+from contracts.redaction import is_literal
 from contracts.vocabulary import Severity
 
 TOOL = "security-rules"

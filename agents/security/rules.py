@@ -5,7 +5,7 @@ Public API (stable)::
     scan(files: Mapping[str, str]) -> list[Finding]
     passed(findings: Iterable[Finding]) -> bool
 
-``scan`` runs every rule set on the files it applies to (paths routed as in agents.qa.routes)
+``scan`` runs every rule set on the files it applies to (paths routed as in agents.review.routes)
 plus the secret scanner on every file, and returns findings sorted by file, line, rule. Each
 finding has file, line, rule id, severity, a message and a concrete ``fix``. Rule ids:
 
@@ -14,7 +14,7 @@ finding has file, line, rule id, severity, a message and a concrete ``fix``. Rul
 - SEC-COMPOSE-001..005 Compose rules                (agents.security.compose)
 - SEC-HELM-001         empty secure defaults in chart values (agents.security.helm)
 - SEC-GHA-001..006, SEC-GITLAB-001, SEC-JENKINS-001  CI rules (agents.security.ci)
-- SEC-SECRET-001..010  secret values                (agents.security.secrets_scan)
+- SEC-SECRET-001..010  secret values                (agents.review.secrets_scan)
 
 A report passes when no finding is HIGH or CRITICAL (``Severity.blocking``).
 """
@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import PurePosixPath
 
-from agents.qa import routes
-from agents.qa.findings import sort_key
-from agents.security import ci, compose, dockerfile, helm, kubernetes, secrets_scan
+from agents.review import routes, secrets_scan
+from agents.review.findings import sort_key
+from agents.security import ci, compose, dockerfile, helm, kubernetes
 from contracts.payloads import Finding
 
 __all__ = ["passed", "scan"]

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agents.devops import backing
 from agents.devops.spec import AppSpec, secret_id
+from agents.inspection import backing
 
 # A placeholder, not a secret: long enough for apps that demand 32+ character keys (session and
 # cookie secrets), and recognised as a placeholder by secret scanners.

@@ -9,7 +9,7 @@ from typing import Any
 
 from agents.devops.render.yamlstyle import Tag, emit
 from agents.devops.spec import AppSpec, secret_id
-from agents.devops.writable import volume_name
+from agents.inspection.writable import volume_name
 
 __all__ = ["Tag"]
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import re
 
-from agents.devops import backing, images
-from agents.devops.facts import ProjectFacts
 from agents.devops.render import appenv
 from agents.devops.render.common import (
     comment,
@@ -25,6 +23,8 @@ from agents.devops.render.common import (
 )
 from agents.devops.skips import HADOLINT_IGNORES
 from agents.devops.spec import AppSpec, secret_id
+from agents.inspection import backing, images
+from agents.inspection.facts import ProjectFacts
 
 DOCKERIGNORE = """\
 # Version control, editors and local environments

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agents.devops.backing import EGRESS_PORTS
 from agents.devops.render.common import (
     DATA_SIZE_LIMIT,
     comment,
@@ -29,6 +28,7 @@ from agents.devops.render.common import (
 from agents.devops.render.rollout import CANARY_WEIGHT, CONTAINER, k8s_rollback
 from agents.devops.skips import k8s_skip_annotations
 from agents.devops.spec import AppSpec, SecretKind
+from agents.inspection.backing import EGRESS_PORTS
 
 INGRESS_NAMESPACE = "ingress-nginx"
 MONITORING_NAMESPACE = "monitoring"

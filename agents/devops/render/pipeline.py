@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from agents.devops import images
 from agents.devops.render import kubernetes
 from agents.devops.render.docker import node_install
 from agents.devops.render.rollout import ecs_names, helm_deploy, k8s_deploy, k8s_promote, k8s_rollback
 from agents.devops.spec import AppSpec, Target
+from agents.inspection import images
 
 Platform = Literal["helm", "k8s", "ecs", "terraform", "image"]
 TRIVY_IMAGE = "aquasec/trivy:0.58.1"

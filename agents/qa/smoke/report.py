@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from agents.qa.findings import finding
-from agents.security.secrets_scan import redact
+from agents.review.findings import finding
 from contracts.payloads import Finding
+from contracts.redaction import redact
 from contracts.vocabulary import Severity
 
 TOOL = "smoke-boot"

@@ -4,7 +4,7 @@ out rather than guessed.
 
 Each finding says how its path is anchored: ``cwd`` (relative to the working directory, as
 ``open('logs/app.log')`` is), ``app`` (relative to the app's folder, as a path built from
-``__file__`` or ``__dirname`` is) or ``abs``. :mod:`agents.devops.writable` turns them into
+``__file__`` or ``__dirname`` is) or ``abs``. :mod:`agents.inspection.writable` turns them into
 volumes.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from agents.devops.detect.scan import NAME, strip_comments
+from agents.inspection.detect.scan import NAME, strip_comments
 
 Base = Literal["cwd", "app", "abs"]
 Kind = Literal["file", "dir"]

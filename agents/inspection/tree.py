@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from agents.paths import PathEscape, resolve_inside
+
 # Budgets, from the real projects this was tried on (the largest: 106 sources, 400 KB in all, 33 KB
 # for the largest file) with a wide margin: far above any hand-written service, far below what
 # blocks a worker (5,000 files of 1 MB took 4.9 GB and minutes when everything was read).
@@ -65,14 +67,10 @@ class ProjectTree:
         self._over_total: set[str] = set()  # source files past MAX_SOURCE_TOTAL
 
     def _inside(self, rel: str) -> Path | None:
-        path = self.root / rel
         try:
-            resolved = path.resolve()
-        except OSError:
+            return resolve_inside(self.root, rel)
+        except (PathEscape, OSError):
             return None
-        if not resolved.is_relative_to(self.root):
-            return None
-        return resolved
 
     def exists(self, rel: str) -> bool:
         """Whether ``rel`` is a regular file inside the root (a symlink out of it counts as absent)."""

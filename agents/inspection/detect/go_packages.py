@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agents.devops.detect.scan import strip_comments
+from agents.inspection.detect.scan import strip_comments
 
 _PACKAGE = re.compile(r"^package\s+(\w+)", re.MULTILINE)
 _IMPORT_BLOCK = re.compile(r"^import\s*\((.*?)\)", re.MULTILINE | re.DOTALL)

@@ -14,9 +14,9 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from agents.devops.detect import Detected, listen, writes
-from agents.devops.detect.node_routes import SOURCE_SUFFIXES, Route, app_routes
-from agents.devops.detect.scan import (
+from agents.inspection.detect import Detected, listen, writes
+from agents.inspection.detect.node_routes import SOURCE_SUFFIXES, Route, app_routes
+from agents.inspection.detect.scan import (
     NAME,
     env_file_names,
     example_values,
@@ -25,9 +25,9 @@ from agents.devops.detect.scan import (
     health_path,
     strip_comments,
 )
-from agents.devops.detect.scan import version_of as _version_of
-from agents.devops.images import DEFAULT_VERSION
-from agents.devops.tree import ProjectTree
+from agents.inspection.detect.scan import version_of as _version_of
+from agents.inspection.images import DEFAULT_VERSION
+from agents.inspection.tree import ProjectTree
 
 FRAMEWORKS = ("@nestjs/core", "fastify", "express", "koa", "@hapi/hapi")
 LOCKFILES = (("pnpm-lock.yaml", "pnpm"), ("yarn.lock", "yarn"), ("package-lock.json", "npm"))

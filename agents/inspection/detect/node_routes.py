@@ -14,7 +14,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from agents.devops.detect.scan import strip_comments
+from agents.inspection.detect.scan import strip_comments
 
 SOURCE_SUFFIXES = (".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")
 _Q = r"""['"`]"""

@@ -13,7 +13,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from agents.devops.detect.scan import strip_comments
+from agents.inspection.detect.scan import strip_comments
 
 ANY = "0.0.0.0"
 _LOOPBACK = r"(?:localhost|127\.0\.0\.1|::1|\[::1\])"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agents.paths import PathEscape, safe_relative
-from agents.qa.findings import finding
+from agents.review.findings import finding
 from contracts.payloads import Finding
 
 

@@ -1,13 +1,13 @@
 """Per-language detectors. Each returns what it found in a :class:`Detected`, or None when the
-project is not in its language; :mod:`agents.devops.inspect` merges that with overrides."""
+project is not in its language; :mod:`agents.inspection.inspect` merges that with overrides."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agents.devops.detect.listen import Listen
-from agents.devops.detect.writes import Write
+from agents.inspection.detect.listen import Listen
+from agents.inspection.detect.writes import Write
 
 
 @dataclass

@@ -7,8 +7,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from agents.devops.detect import Detected, listen, pybuild, pyentry, pyroutes, pysettings, writes
-from agents.devops.detect.scan import (
+from agents.inspection.detect import Detected, listen, pybuild, pyentry, pyroutes, pysettings, writes
+from agents.inspection.detect.scan import (
     NAME,
     env_file_names,
     example_values,
@@ -17,9 +17,9 @@ from agents.devops.detect.scan import (
     has_metrics,
     health_path,
 )
-from agents.devops.detect.scan import version_of as _version_of
-from agents.devops.images import DEFAULT_VERSION, PYTHON
-from agents.devops.tree import ProjectTree
+from agents.inspection.detect.scan import version_of as _version_of
+from agents.inspection.images import DEFAULT_VERSION, PYTHON
+from agents.inspection.tree import ProjectTree
 
 MANIFESTS = ("pyproject.toml", "requirements.txt", "setup.py", "Pipfile", "manage.py")
 DEFAULT_PORTS = {"fastapi": 8000, "flask": 8000, "django": 8000}

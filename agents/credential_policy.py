@@ -1,6 +1,8 @@
 """Which environment variables are secrets, and where each secret lives. Pure: names in, references out.
 
-Values never pass through here: the credential manager only ever sees variable *names*.
+Values never pass through here: the credential manager only ever sees variable *names*. A library
+of its own: the credential manager answers with it, and the architect runs it at planning to refuse
+a task whose references would not fit their event or the task's state.
 """
 
 from __future__ import annotations

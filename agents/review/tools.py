@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 CHECKOV_ENV = "ORCHESTRA_CHECKOV"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # tool name -> the PyPI distribution that ships it (its version is the tool's version).
 DISTRIBUTIONS: dict[str, str] = {

@@ -1,8 +1,8 @@
 """Building validator findings: severity levels, contract bounds, and the two tool failures.
 
 One mapping from a tool's own level to our Severity, used by every validator:
-error -> HIGH, warning -> MEDIUM, info/style -> INFO. QA fails on anything above LOW, so info and
-style never fail (docs/artifacts.md, "Validators QA runs").
+error -> HIGH, warning -> MEDIUM, info/style -> INFO. QA fails on anything above LOW
+(``Severity.failing``), so info and style never fail (docs/artifacts.md, "Validators QA runs").
 """
 
 from __future__ import annotations

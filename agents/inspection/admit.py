@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from agents.devops.facts import ProjectFacts
+from agents.inspection.facts import ProjectFacts
 from contracts.limits import one_line
 from contracts.redaction import MASK, mask_model
 

@@ -6,8 +6,6 @@ from collections.abc import Callable, Iterable
 from fnmatch import fnmatch
 from pathlib import PurePosixPath
 
-from agents.qa.pipelines import is_github_workflow, is_gitlab_ci, is_jenkinsfile
-
 DOCKERFILE = "dockerfile"
 COMPOSE = "compose"
 GITHUB_WORKFLOW = "github-workflow"
@@ -31,6 +29,23 @@ CHECKOV_FRAMEWORKS: dict[str, str] = {
 }
 
 _YAML_SUFFIXES = (".yml", ".yaml")
+
+
+def is_github_workflow(path: str) -> bool:
+    """``.github/workflows/*.yml`` (or ``.yaml``)."""
+    pure = PurePosixPath(path)
+    return pure.parent.as_posix().endswith(".github/workflows") and pure.suffix in (".yml", ".yaml")
+
+
+def is_gitlab_ci(path: str) -> bool:
+    """``.gitlab-ci.yml`` at any depth."""
+    return PurePosixPath(path).name == ".gitlab-ci.yml"
+
+
+def is_jenkinsfile(path: str) -> bool:
+    """``Jenkinsfile`` or ``Jenkinsfile.<variant>``."""
+    name = PurePosixPath(path).name
+    return name == "Jenkinsfile" or name.startswith("Jenkinsfile.")
 
 
 def _name_matches(*patterns: str) -> Callable[[PurePosixPath], bool]:

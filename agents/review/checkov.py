@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.qa.findings import finding, tool_crashed, tool_missing
-from agents.qa.routes import CHECKOV_FRAMEWORKS, plan
-from agents.qa.runner import Outcome, ToolFailed, failure_detail, run_tool
-from agents.qa.workspace import workspace
-from agents.tools import find_checkov
+from agents.review.findings import finding, tool_crashed, tool_missing
+from agents.review.routes import CHECKOV_FRAMEWORKS, plan
+from agents.review.runner import Outcome, ToolFailed, failure_detail, run_tool
+from agents.review.tools import find_checkov
+from agents.review.workspace import workspace
 from contracts.payloads import Finding
 from contracts.vocabulary import Severity
 

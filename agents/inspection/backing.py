@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from agents.devops import images
+from agents.inspection import images
 
 Part = Literal["url", "host", "port", "user", "password", "database"]
 

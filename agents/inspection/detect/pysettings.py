@@ -16,7 +16,7 @@ import ast
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from agents.devops.detect.pyroutes import module_name
+from agents.inspection.detect.pyroutes import module_name
 
 _ENV_KEYWORDS = ("validation_alias", "alias", "env")
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 
-from agents.devops.detect import Detected, listen, writes
-from agents.devops.detect import go_packages as gp
-from agents.devops.detect.scan import NAME, env_file_names, find_names, has_metrics, health_path
-from agents.devops.tree import ProjectTree
+from agents.inspection.detect import Detected, listen, writes
+from agents.inspection.detect import go_packages as gp
+from agents.inspection.detect.scan import NAME, env_file_names, find_names, has_metrics, health_path
+from agents.inspection.tree import ProjectTree
 
 FRAMEWORKS = (
     ("github.com/gin-gonic/gin", "gin"),

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from agents.devops.detect.writes import Write
+from agents.inspection.detect.writes import Write
 
 DATA = "/data"
 # Folders a volume must never cover: the system's, and what the image needs to start.

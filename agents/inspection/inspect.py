@@ -10,20 +10,22 @@ from pathlib import Path, PurePosixPath
 import yaml
 from pydantic import ValidationError
 
-from agents.devops import backing, writable
-from agents.devops.admit import refusal
-from agents.devops.detect import Detected, go, listen, node, python
-from agents.devops.detect.scan import OS_VARS
-from agents.devops.facts import ProjectFacts, dns_name
-from agents.devops.images import (
+from agents.inspection import backing, writable
+from agents.inspection.admit import refusal
+from agents.inspection.detect import Detected, go, listen, node, python
+from agents.inspection.detect.scan import OS_VARS
+from agents.inspection.facts import ProjectFacts, dns_name
+from agents.inspection.images import (
     DEFAULT_VERSION,
     GO_CGO_RUNTIME,
     default_images,
     fallback_images,
     raised_go_version,
 )
-from agents.devops.tree import ProjectTree
+from agents.inspection.tree import ProjectTree
+from agents.paths import PathEscape, resolve_inside
 from contracts.payloads import ServiceSpec
+from contracts.text import error_location, first_error, single_line
 
 # Tried in this order: a Go service with a package.json for tooling is still a Go service, and a
 # Django project with a package.json for assets is still a Python one.
@@ -76,7 +78,7 @@ def inspect_project(root: Path, overrides: ServiceSpec | None = None) -> Project
     Raises :class:`InspectionError` for a missing path, a file instead of a directory, a project
     neither detection nor overrides describe well enough (the message names the flag that fixes
     it), or facts that cannot go on the bus (over a contract limit, or holding a secret-looking
-    value: see :mod:`agents.devops.admit`). What the bounded reading of the tree skipped is stated
+    value: see :mod:`agents.inspection.admit`). What the bounded reading of the tree skipped is stated
     in ``assumptions``.
     """
     root = Path(root)
@@ -134,9 +136,9 @@ def read_project_file(tree: ProjectTree) -> ServiceSpec:
     try:
         return ServiceSpec.model_validate(fields)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "?"
-        raise InspectionError(f"{PROJECT_FILE}: {where}: {error['msg']}") from None
+        error, _ = first_error(exc)
+        where = error_location(error["loc"]) or "?"
+        raise InspectionError(single_line(f"{PROJECT_FILE}: {where}: {error['msg']}")) from None
 
 
 def merge_overrides(base: ServiceSpec, top: ServiceSpec) -> ServiceSpec:
@@ -149,9 +151,13 @@ def _app_dir(context: ProjectTree, requested: str | None) -> str:
     app of a uv workspace whose root is not itself the app, else the project root."""
     if requested is not None:
         rel = PurePosixPath(requested).as_posix().strip("/")
-        path = (context.root / rel).resolve()
-        if ".." in PurePosixPath(rel).parts or not path.is_relative_to(context.root):
-            raise InspectionError(f"app dir {requested!r} is outside the project: pass --app-dir a subfolder")
+        outside = InspectionError(f"app dir {requested!r} is outside the project: pass --app-dir a subfolder")
+        if ".." in PurePosixPath(rel).parts:  # named in the artifacts as given: no way up, even back in
+            raise outside
+        try:
+            path = resolve_inside(context.root, rel, what="app dir")
+        except PathEscape:
+            raise outside from None
         if not path.is_dir():
             raise InspectionError(f"app dir {requested!r} is not a folder of {context.root}: check --app-dir")
         return "." if rel in ("", ".") else rel
@@ -370,7 +376,7 @@ def _host(env: str | None) -> dict[str, str]:
 def _writable(
     found: Detected, overrides: ServiceSpec, app_dir: str, env_vars: list[str], tree: ProjectTree | None
 ) -> writable.Plan:
-    """Volumes for what the app writes (see :mod:`agents.devops.writable`)."""
+    """Volumes for what the app writes (see :mod:`agents.inspection.writable`)."""
     app_root = "/app" if app_dir == "." else f"/app/{app_dir}"
     requested = overrides.writable_paths or []
     for path in requested:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from agents.devops.backing import bindings
-from agents.devops.tree import ProjectTree
+from agents.inspection.backing import bindings
+from agents.inspection.tree import ProjectTree
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 ENV_FILES = (".env", ".env.example", ".env.sample", ".env.template", ".env.dist")

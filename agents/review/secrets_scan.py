@@ -1,13 +1,14 @@
 """Secret findings in generated artifacts, on the shared detector table of :mod:`contracts.redaction`.
 
 - ``scan(files)``: findings for secret values in artifacts (docs/artifacts.md: only references
-  travel), with the strict thresholds of ``contracts.redaction.find``.
+  travel), with the strict thresholds of ``contracts.redaction.find``. The security agent reports
+  them; DevOps refuses to write a file with a blocking one.
 - ``scan_for_values(text, values)``: which known secret values (raw, base64 or URL-encoded) occur.
+- ``jenkins_secret_literals(content)``: Jenkinsfile environment variables set to a literal secret.
 
 The patterns, the reference / placeholder / identifier rules and the masking live in
 ``contracts.redaction`` (one table for the scanner, the log processor, the client library and every
-agent's ingestion); the names below are re-exported for the rule modules that use them.
-Pure functions, no I/O. Messages never repeat the secret.
+agent's ingestion). Pure functions, no I/O. Messages never repeat the secret.
 """
 
 from __future__ import annotations
@@ -16,41 +17,9 @@ import base64
 import urllib.parse
 from collections.abc import Iterable, Mapping
 
+from agents.review import groovy
 from contracts.payloads import Finding
-from contracts.redaction import (
-    DETECTORS,
-    MASK,
-    SECRET_KEY_PATTERN,
-    Detector,
-    Hit,
-    entropy,
-    find,
-    is_literal,
-    is_placeholder,
-    is_pointer_key,
-    is_reference,
-    looks_secret,
-    redact,
-)
-
-__all__ = [
-    "DETECTORS",
-    "MASK",
-    "SECRET_KEY_PATTERN",
-    "TOOL",
-    "Detector",
-    "Hit",
-    "entropy",
-    "find",
-    "is_literal",
-    "is_placeholder",
-    "is_pointer_key",
-    "is_reference",
-    "looks_secret",
-    "redact",
-    "scan",
-    "scan_for_values",
-]
+from contracts.redaction import SECRET_KEY_PATTERN, find, is_literal
 
 TOOL = "secrets-scan"
 
@@ -89,3 +58,13 @@ def scan_for_values(text: str, values: Iterable[str]) -> list[str]:
         if any(form in text for form in forms):
             found.append(value)
     return found
+
+
+def jenkins_secret_literals(content: str) -> list[tuple[str, int]]:
+    """``(name, line)`` of each ``environment {}`` variable named like a secret whose value is a literal
+    rather than ``credentials('id')`` or another reference (shared by QA and security)."""
+    return [
+        (name, line)
+        for name, value, line in groovy.environment_assignments(content)
+        if SECRET_KEY_PATTERN.search(name) and is_literal(value)
+    ]

@@ -16,8 +16,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from agents.devops.detect.pyroutes import module_name
-from agents.devops.tree import ProjectTree
+from agents.inspection.detect.pyroutes import module_name
+from agents.inspection.tree import ProjectTree
 
 SERVERS = frozenset(
     {"gunicorn", "uvicorn", "uwsgi", "hypercorn", "daphne", "waitress-serve", "fastapi", "granian"}

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
-from agents.devops.tree import ProjectTree
+from agents.inspection.tree import ProjectTree
 
 DEV_REQUIREMENTS = (
     "requirements-dev.txt",
