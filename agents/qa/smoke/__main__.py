@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in result.findings:
         print(f"{item.severity.value.upper():6} {item.rule}: {item.message}")
     print(f"smoke boot ({result.tool}) took {time.monotonic() - started:.1f}s")
-    return 1 if any(f.severity.value not in ("info", "low") for f in result.findings) else 0
+    return 1 if any(f.severity.failing for f in result.findings) else 0
 
 
 def _artifacts(folder: Path) -> dict[str, str]:
