@@ -90,11 +90,11 @@ def test_a_new_registry_entry_renders_into_kubernetes_objects(tmp_path: Path) ->
     python = helm_python()
     if python is None:
         pytest.skip("helm-python-sdk not installed")
-    from tests.unit.test_agent_registry import WITH_DUMMY
+    from tests.unit.test_agent_registry import WITH_NEWCOMER
 
     chart = tmp_path / "orchestra"
     shutil.copytree(CHART, chart)
-    for path, text in render.outputs(WITH_DUMMY).items():
+    for path, text in render.outputs(WITH_NEWCOMER).items():
         if path.is_relative_to(CHART):
             (chart / path.relative_to(CHART)).write_text(text)
     script = (
@@ -109,7 +109,7 @@ def test_a_new_registry_entry_renders_into_kubernetes_objects(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     objects = {tuple(o) for o in json.loads(result.stdout)}
     for kind in ("Deployment", "Service", "PodDisruptionBudget", "ScaledObject"):
-        assert (kind, "orchestra-dummy") in objects, kind
+        assert (kind, "orchestra-newcomer") in objects, kind
 
 
 def test_helm_lint_and_values_schema_with_helm_itself() -> None:

@@ -23,13 +23,13 @@ from deploy import render, render_compose, render_helm
 from deploy.generated import ROOT, hand_written
 from deploy.nats import render_auth
 
-DUMMY = AgentSpec(
-    "dummy",
-    "tests.unit.dummy_agent:Dummy",
+NEWCOMER = AgentSpec(
+    "newcomer",
+    "tests.unit.newcomer_agent:Newcomer",
     consumes=(EventType.ARTIFACT_SET_COMPLETED,),
     publishes=(EventType.KNOWLEDGE_NOTE,),
 )
-WITH_DUMMY = registry(*AGENTS.values(), DUMMY)
+WITH_NEWCOMER = registry(*AGENTS.values(), NEWCOMER)
 
 
 def test_the_registry_is_the_one_list_of_agents() -> None:
@@ -46,21 +46,21 @@ def test_the_registry_is_the_one_list_of_agents() -> None:
 
 def test_a_bad_entry_is_refused_in_one_line() -> None:
     with pytest.raises(ValueError, match="lower-case letters only"):
-        replace(DUMMY, name="Dummy-1")
+        replace(NEWCOMER, name="Newcomer-1")
     with pytest.raises(ValueError, match=r"not 'package\.module:Class'"):
-        replace(DUMMY, worker="tests.unit.dummy_agent.Dummy")
+        replace(NEWCOMER, worker="tests.unit.newcomer_agent.Newcomer")
     with pytest.raises(ValueError, match="consumes nothing"):
-        replace(DUMMY, consumes=())
+        replace(NEWCOMER, consumes=())
     with pytest.raises(ValueError, match="registered twice"):
-        registry(DUMMY, DUMMY)
+        registry(NEWCOMER, NEWCOMER)
     with pytest.raises(ValueError, match="one agent owns the task state"):
-        registry(*AGENTS.values(), replace(DUMMY, owns_task_state=True))
+        registry(*AGENTS.values(), replace(NEWCOMER, owns_task_state=True))
 
 
 def test_adding_an_agent_changes_only_generated_files_and_regions() -> None:
     """One registry entry more: the generators change auth.conf, the compose file, the Helm values
     and values schema, each only inside its generated regions; nothing written by hand changes."""
-    before, after = render.outputs(AGENTS), render.outputs(WITH_DUMMY)
+    before, after = render.outputs(AGENTS), render.outputs(WITH_NEWCOMER)
     changed = sorted(str(p.relative_to(ROOT)) for p in after if after[p] != before[p])
     assert changed == [
         "deploy/docker-compose.yml",
@@ -72,45 +72,47 @@ def test_adding_an_agent_changes_only_generated_files_and_regions() -> None:
         assert hand_written(after[path]) == hand_written(before[path]), path
 
     compose = yaml.safe_load(after[render_compose.COMPOSE])
-    service = compose["services"]["dummy"]
-    assert service["command"] == ["agent", "dummy"]
-    assert service["environment"]["ORCHESTRA_USER"] == "dummy"
-    assert service["environment"]["ORCHESTRA_PASSWORD"] == "${ORCHESTRA_DUMMY_PASSWORD:?see deploy/README.md}"
+    service = compose["services"]["newcomer"]
+    assert service["command"] == ["agent", "newcomer"]
+    assert service["environment"]["ORCHESTRA_USER"] == "newcomer"
+    assert (
+        service["environment"]["ORCHESTRA_PASSWORD"] == "${ORCHESTRA_NEWCOMER_PASSWORD:?see deploy/README.md}"
+    )
     assert service["image"].endswith("-slim") and service["read_only"] is True
-    assert "ORCHESTRA_DUMMY_PASSWORD" in compose["services"]["nats"]["environment"]
+    assert "ORCHESTRA_NEWCOMER_PASSWORD" in compose["services"]["nats"]["environment"]
 
     values = yaml.safe_load(after[render_helm.VALUES])
-    assert values["workers"]["dummy"]["consumers"] == ["dummy-artifact_set_completed"]
-    assert values["workers"]["dummy"]["slim"] is True
-    assert "ORCHESTRA_DUMMY_PASSWORD" in values["nats"]["container"]["env"]
+    assert values["workers"]["newcomer"]["consumers"] == ["newcomer-artifact_set_completed"]
+    assert values["workers"]["newcomer"]["slim"] is True
+    assert "ORCHESTRA_NEWCOMER_PASSWORD" in values["nats"]["container"]["env"]
     schema = json.loads(after[render_helm.SCHEMA])
     jsonschema.validate(values, schema)
     with pytest.raises(jsonschema.ValidationError):  # the old schema has no such worker
         jsonschema.validate(values, json.loads(before[render_helm.SCHEMA]))
 
     auth = after[render_auth.AUTH_CONF]
-    assert 'user: "dummy"' in auth and "$JS.ACK.ORCHESTRA_EVENTS.dummy-artifact_set_completed.>" in auth
+    assert 'user: "newcomer"' in auth and "$JS.ACK.ORCHESTRA_EVENTS.newcomer-artifact_set_completed.>" in auth
     # The client may not create (or rewrite) the new agent's durable either.
-    client = next(u for u in render_auth.users(WITH_DUMMY) if u.name == render_auth.CLIENT)
-    assert any("dummy-artifact_set_completed" in d for d in client.deny_publish)
-    assert routes(WITH_DUMMY)["dummy"].consumers() == [
-        ("dummy-artifact_set_completed", "orchestra.evt.artifact_set.completed.*")
+    client = next(u for u in render_auth.users(WITH_NEWCOMER) if u.name == render_auth.CLIENT)
+    assert any("newcomer-artifact_set_completed" in d for d in client.deny_publish)
+    assert routes(WITH_NEWCOMER)["newcomer"].consumers() == [
+        ("newcomer-artifact_set_completed", "orchestra.evt.artifact_set.completed.*")
     ]
 
 
 def test_a_validators_agent_gets_the_image_with_the_validators() -> None:
     heavy = registry(
-        *AGENTS.values(), replace(DUMMY, deployment=replace(DUMMY.deployment, image="validators"))
+        *AGENTS.values(), replace(NEWCOMER, deployment=replace(NEWCOMER.deployment, image="validators"))
     )
     compose = yaml.safe_load(render_compose.outputs(heavy)[render_compose.COMPOSE])
-    assert compose["services"]["dummy"]["build"]["args"]["EXTRAS"] == "validators"
-    assert compose["services"]["dummy"]["image"] == compose["services"]["qa"]["image"]
+    assert compose["services"]["newcomer"]["build"]["args"]["EXTRAS"] == "validators"
+    assert compose["services"]["newcomer"]["image"] == compose["services"]["qa"]["image"]
     values = yaml.safe_load(render_helm.outputs(heavy)[render_helm.VALUES])
-    assert values["workers"]["dummy"]["slim"] is False
+    assert values["workers"]["newcomer"]["slim"] is False
 
 
 def test_the_chart_runs_one_agent_with_a_volume() -> None:
-    stateful = replace(DUMMY, deployment=replace(DUMMY.deployment, data="1Gi"))
+    stateful = replace(NEWCOMER, deployment=replace(NEWCOMER.deployment, data="1Gi"))
     with pytest.raises(ValueError, match="one agent with a volume, knowledge"):
         render_helm.outputs(registry(*AGENTS.values(), stateful))
 

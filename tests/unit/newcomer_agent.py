@@ -1,4 +1,4 @@
-"""A minimal agent for the registry tests: it notes every artifact set it sees."""
+"""A minimal agent for the registry tests (not registered): it notes every artifact set it sees."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from contracts import Envelope, EventType
 from contracts.vocabulary import NoteKind
 
 
-class Dummy(Worker):
-    name: ClassVar[str] = "dummy"
+class Newcomer(Worker):
+    name: ClassVar[str] = "newcomer"
 
     @handles(EventType.ARTIFACT_SET_COMPLETED)
     async def seen(self, event: Envelope, ctx: Context) -> None:
-        ctx.note(NoteKind.STATUS, f"dummy saw an artifact set for task {event.task_id}")
+        ctx.note(NoteKind.STATUS, f"newcomer saw an artifact set for task {event.task_id}")
