@@ -18,7 +18,7 @@ from contracts import Envelope, EventType, encode, new_id
 from contracts.payloads import KnowledgeNote, RequirementIssued
 from contracts.subjects import EVENTS_STREAM, event_filter, event_subject
 from contracts.vocabulary import DeploymentState, NoteKind, Target
-from tests.unit.conftest import event
+from tests.unit.conftest import config, event
 
 NOTES = event_filter(EventType.KNOWLEDGE_NOTE)
 
@@ -112,6 +112,30 @@ async def test_the_ack_follows_the_handler_and_an_unacked_message_comes_back_aft
     release.set()
     await broker.run_until_idle()
     assert deliveries == [1, 2] and not broker.consumer("unit").pending
+
+
+async def test_a_long_handler_keeps_its_message_in_progress() -> None:
+    """The consumer's heartbeat (+WPI every ack_wait/3) pushes the server's ack deadline on: time
+    that passes while the handler works does not redeliver the message to another replica."""
+    async with StubBroker(config().model_copy(update={"ack_wait_s": 0.3})) as broker:
+        bus = await broker.connect("slow")
+        release, calls = asyncio.Event(), []
+
+        async def handler(e: Envelope) -> None:
+            calls.append(e.id)
+            await release.wait()
+
+        await bus.consume(durable="unit", filter_subject=NOTES, handler=handler)
+        await bus.publish(note("slow"))
+        await broker.wait_for(lambda: calls)
+        first_deadline = broker.consumer("unit").pending[1].ack_by
+        broker.advance(0.2)
+        await broker.wait_for(lambda: broker.consumer("unit").pending[1].ack_by > first_deadline)
+        broker.advance(0.2)  # past the first deadline, within the one the heartbeat set
+        release.set()
+        await broker.run_until_idle()
+        assert len(calls) == 1 and broker.consumer("unit").num_redelivered == 0
+        await bus.close(timeout_s=2)
 
 
 async def test_a_deferred_event_waits_in_the_stream_not_in_a_lane(broker: StubBroker, client: Bus) -> None:
