@@ -11,7 +11,7 @@ EXAMPLE ?= examples/fastapi-service
 NODE_DIRS := tests/node examples/clients/node
 NODE_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NODE_DIRS))
 
-.PHONY: install run test lint format bench checkov helm-tools node-packages schema clean
+.PHONY: install run test lint format bench checkov helm-tools node-packages schema generate clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ test: $(STAMP) $(CHECKOV) $(HELM_PY) $(NODE_STAMPS)
 	$(BIN)/ruff format --check .
 	ORCHESTRA_CHECKOV=$(abspath $(CHECKOV)) ORCHESTRA_HELM_PYTHON=$(abspath $(HELM_PY)) \
 		$(BIN)/python -m pytest -q
+
+# Every file derived from the contracts and the agent registry (contracts/agents.py): deploy
+# (auth.conf, compose, Helm values and schema, deploy/k8s), the JSON Schemas and AsyncAPI document,
+# the event tables of docs/events.md. A test fails while one of them is stale.
+generate: $(STAMP) $(HELM_PY)
+	ORCHESTRA_HELM_PYTHON=$(abspath $(HELM_PY)) $(BIN)/python -m deploy.render
+	$(BIN)/orchestra contracts export
+	$(BIN)/python -m tests.test_docs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

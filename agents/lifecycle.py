@@ -7,7 +7,6 @@ handler raises :class:`StateConflict`, its message is nak'ed and it retries on f
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
@@ -52,13 +51,14 @@ class TaskState(BaseModel):
         previous, self.state = self.state, to
         return previous
 
-    def wait_for(self, agents: list[str], seconds: float) -> None:
+    def wait_for(self, agents: list[str], seconds: float, now: float) -> None:
+        """Wait for ``agents`` for ``seconds`` from ``now`` (wall clock: the bus's clock)."""
         self.awaiting = sorted(agents)
-        self.deadline = time.time() + seconds
+        self.deadline = now + seconds
 
-    @property
-    def overdue(self) -> bool:
-        return not self.state.terminal and bool(self.awaiting) and time.time() > self.deadline
+    def overdue(self, now: float) -> bool:
+        """True when the awaited agents' deadline has passed at ``now`` (and the task is not over)."""
+        return not self.state.terminal and bool(self.awaiting) and now > self.deadline
 
 
 def _slim(report: Report) -> Report:

@@ -17,18 +17,9 @@ from agents.settings import AgentSettings
 from agents.worker import Worker
 from bus.config import BusConfig
 from bus.runtime import Bus
+from contracts.agents import AGENTS
 
 log = structlog.get_logger("agents.runner")
-
-# name -> "module:Class"; imported on demand so a lightweight agent does not load validators.
-AGENTS: dict[str, str] = {
-    "architect": "agents.architect.agent:Architect",
-    "devops": "agents.devops.agent:DevOps",
-    "credentials": "agents.credentials.agent:Credentials",
-    "qa": "agents.qa.agent:QA",
-    "security": "agents.security.agent:Security",
-    "knowledge": "agents.knowledge.agent:Knowledge",
-}
 
 
 class UnknownAgent(ValueError):
@@ -36,8 +27,10 @@ class UnknownAgent(ValueError):
 
 
 def agent_class(name: str) -> type[Worker]:
+    """The worker class of a registered agent (contracts/agents.py), imported on demand so a
+    lightweight agent does not load the validators."""
     try:
-        module, cls = AGENTS[name].split(":")
+        module, cls = AGENTS[name].worker.split(":")
     except KeyError:
         raise UnknownAgent(f"unknown agent {name!r}; agents: {', '.join(AGENTS)}") from None
     return getattr(import_module(module), cls)

@@ -78,6 +78,7 @@ class Context:
             source=self.worker.source,
             causation_id=self.event.id,
             event_id=self.worker.derive_id(self.event.id, salt or f"{self.worker.name}:{index}"),
+            occurred_at=self.worker.bus.clock.now(),
         )
         self.outbox.append(event)
         return event

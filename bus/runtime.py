@@ -15,6 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
+from bus.clock import SYSTEM_CLOCK, Clock
 from bus.config import BusConfig
 from bus.connection import connect
 from bus.consumer import BatchHandler, Consumer, Handler
@@ -35,8 +36,12 @@ _REPLY_OVERHEAD = 1024
 class Bus:
     """The transport an agent process (or a client) works through. Knows nothing of agents."""
 
-    def __init__(self, nc: NATS, config: BusConfig, *, id_key: bytes | None = None) -> None:
+    def __init__(
+        self, nc: NATS, config: BusConfig, *, id_key: bytes | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.nc = nc
+        # The wall clock agents read deadlines and ages from (a test's stub broker drives its own).
+        self.clock = clock
         self.js: JetStreamContext = nc.jetstream(timeout=config.publish_timeout_s)
         self.config = config
         self.publisher = Publisher(self.js, config, id_key=id_key)

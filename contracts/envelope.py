@@ -91,10 +91,12 @@ def new_event(
     source: Source,
     causation_id: str | None = None,
     event_id: str | None = None,
+    occurred_at: datetime | None = None,
 ) -> Envelope:
-    """Build an event of ``event_type``, stamped with the current UTC time. Its id is ``event_id`` when
-    given (a follow-up's id, derived from the event that caused it: a redelivery re-emits the same
-    id), else a fresh one. The one way every event is made."""
+    """Build an event of ``event_type``. Its id is ``event_id`` when given (a follow-up's id, derived
+    from the event that caused it: a redelivery re-emits the same id), else a fresh one; it is
+    stamped ``occurred_at`` (an agent passes its bus clock's time), else the current UTC time. The
+    one way every event is made."""
     return EVENT_CLASSES[event_type](
         id=event_id or new_id(),
         type=event_type,
@@ -102,7 +104,7 @@ def new_event(
         task_id=task_id,
         causation_id=causation_id,
         source=source,
-        occurred_at=datetime.now(UTC),
+        occurred_at=occurred_at or datetime.now(UTC),
         payload=payload,
     )
 

@@ -7,8 +7,10 @@ Requests:     orchestra.rpc.<service>.<verb>          (core NATS request/reply)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from contracts.agents import AGENTS, AgentSpec
 from contracts.payloads import EventType
 
 PREFIX = "orchestra"
@@ -83,43 +85,16 @@ def inbox_prefix(agent: str) -> str:
     return f"_INBOX_{agent}"
 
 
-_E = EventType
-ROUTES: dict[str, Route] = {
-    r.agent: r
-    for r in (
-        Route(
-            "architect",
-            consumes=(_E.TASK_REQUESTED,),
-            publishes=(_E.DECISION_RECORDED, _E.REQUIREMENT_ISSUED, _E.STATUS_CHANGED, _E.KNOWLEDGE_NOTE),
-        ),
-        Route(
-            "devops",
-            consumes=(_E.REQUIREMENT_ISSUED, _E.CREDENTIAL_ISSUED, _E.REPORT_QA, _E.REPORT_SECURITY),
-            publishes=(
-                _E.CREDENTIAL_REQUESTED,
-                _E.ARTIFACT_SET_COMPLETED,
-                _E.DECISION_RECORDED,
-                _E.STATUS_CHANGED,
-                _E.KNOWLEDGE_NOTE,
-            ),
-        ),
-        Route(
-            "credentials",
-            consumes=(_E.CREDENTIAL_REQUESTED,),
-            publishes=(_E.CREDENTIAL_ISSUED, _E.KNOWLEDGE_NOTE),
-        ),
-        Route("qa", consumes=(_E.ARTIFACT_SET_COMPLETED,), publishes=(_E.REPORT_QA, _E.KNOWLEDGE_NOTE)),
-        Route(
-            "security",
-            consumes=(_E.ARTIFACT_SET_COMPLETED,),
-            publishes=(_E.REPORT_SECURITY, _E.DECISION_RECORDED, _E.KNOWLEDGE_NOTE),
-        ),
-        Route("knowledge", consumes=tuple(EventType), publishes=()),
-    )
-}
+def routes(agents: Mapping[str, AgentSpec]) -> dict[str, Route]:
+    """The route of each agent of a registry."""
+    return {a.name: Route(a.name, a.consumes, a.publishes) for a in agents.values()}
+
+
+# Who consumes and publishes what, from the agent registry (contracts/agents.py).
+ROUTES: dict[str, Route] = routes(AGENTS)
 
 # What people and programs publish (the client user of deploy/nats): anyone may be their source.
-CLIENT_EVENTS = frozenset({_E.TASK_REQUESTED, _E.KNOWLEDGE_NOTE})
+CLIENT_EVENTS = frozenset({EventType.TASK_REQUESTED, EventType.KNOWLEDGE_NOTE})
 
 
 def owners(event_type: EventType | str) -> frozenset[str] | None:

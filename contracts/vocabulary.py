@@ -110,6 +110,3 @@ class SecretKind(StrEnum):
     SECRETS_MANAGER = "secrets_manager"
     SSM_PARAMETER = "ssm_parameter"
     CI_SECRET = "ci_secret"
-
-
-AGENTS: tuple[str, ...] = ("architect", "devops", "qa", "security", "credentials", "knowledge")

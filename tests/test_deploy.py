@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +15,9 @@ import jsonschema
 import pytest
 import yaml
 
+from contracts.agents import AGENTS
 from contracts.subjects import ROUTES
+from deploy import render
 from deploy.nats import render_auth
 from tests.conftest import checkov_path
 
@@ -37,15 +39,7 @@ def run(*cmd: str | Path) -> subprocess.CompletedProcess[str]:
 
 def helm_python() -> str | None:
     """A Python with helm-python-sdk (Helm's Go SDK): a tool venv, like checkov's."""
-    candidates = [
-        os.environ.get("ORCHESTRA_HELM_PYTHON"),
-        str(ROOT / ".tools/helm/bin/python"),
-        "/tmp/helmsdk/bin/python",
-    ]
-    for c in candidates:
-        if c and Path(c).exists() and run(c, "-c", "import helm_python, yaml").returncode == 0:
-            return c
-    return None
+    return render.helm_python()
 
 
 def k8s_documents() -> list[dict[str, Any]]:
@@ -53,6 +47,15 @@ def k8s_documents() -> list[dict[str, Any]]:
 
 
 # -- generated files -------------------------------------------------------------------------
+
+
+def test_every_generated_deploy_file_is_current() -> None:
+    """`python -m deploy.render --check` (auth.conf, compose, Helm values and schema; deploy/k8s has
+    its own test below) passes, and says which file is stale when one is."""
+    result = run(sys.executable, "-m", "deploy.render", "--check", "--no-k8s")
+    assert result.returncode == 0, result.stderr
+    for path, text in render.outputs().items():
+        assert path.read_text() == text, f"{path} is stale: run python -m deploy.render"
 
 
 def test_auth_conf_and_helm_users_match_the_generator() -> None:
@@ -79,6 +82,34 @@ def test_k8s_manifests_are_what_helm_renders_from_the_chart() -> None:
         pytest.skip("helm-python-sdk not installed (see deploy/render_k8s.py for the tool venv)")
     result = run(python, DEPLOY / "render_k8s.py", "--check")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_new_registry_entry_renders_into_kubernetes_objects(tmp_path: Path) -> None:
+    """The chart as the generators write it for one agent more: Helm itself (schema, templates)
+    gives that agent a Deployment, a Service, a disruption budget and a ScaledObject."""
+    python = helm_python()
+    if python is None:
+        pytest.skip("helm-python-sdk not installed")
+    from tests.unit.test_agent_registry import WITH_NEWCOMER
+
+    chart = tmp_path / "orchestra"
+    shutil.copytree(CHART, chart)
+    for path, text in render.outputs(WITH_NEWCOMER).items():
+        if path.is_relative_to(CHART):
+            (chart / path.relative_to(CHART)).write_text(text)
+    script = (
+        "import json, sys, yaml, helm_python as h\n"
+        "with h.Chart.load(sys.argv[1]) as c:\n"
+        "    c.validate_schema({})\n"
+        "    out = c.render({}, name='orchestra', namespace='orchestra')\n"
+        "docs = [d for p, t in out.items() if p.endswith('.yaml') for d in yaml.safe_load_all(t) if d]\n"
+        "print(json.dumps(sorted((d['kind'], d['metadata']['name']) for d in docs)))\n"
+    )
+    result = run(python, "-c", script, chart)
+    assert result.returncode == 0, result.stderr
+    objects = {tuple(o) for o in json.loads(result.stdout)}
+    for kind in ("Deployment", "Service", "PodDisruptionBudget", "ScaledObject"):
+        assert (kind, "orchestra-newcomer") in objects, kind
 
 
 def test_helm_lint_and_values_schema_with_helm_itself() -> None:
@@ -396,7 +427,7 @@ def test_values_validate_against_the_schema_and_mirror_the_routes() -> None:
     assert set(values["workers"]) == set(WORKERS)
     for agent, worker in values["workers"].items():
         assert worker["consumers"] == [d for d, _ in ROUTES[agent].consumers()], agent
-        assert worker["slim"] == (agent != "qa")
+        assert worker["slim"] == (AGENTS[agent].deployment.image == "slim")
     assert values["knowledge"]["consumers"] == [d for d, _ in ROUTES["knowledge"].consumers()]
     assert values["streamReplicas"] == 3
 

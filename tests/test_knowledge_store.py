@@ -93,3 +93,22 @@ async def test_another_event_under_a_stored_id_is_a_conflict_not_a_silent_drop(t
     assert "kubernetes with HPA" in (await store.history(task))[0]["text"]
     assert {r["id"] for r in await store.history(task)} == {decision.id, edit.id, done.id}
     await store.close()
+
+
+async def test_a_redelivered_event_that_held_a_secret_is_absorbed_not_a_conflict(tmp_path: Path) -> None:
+    """The store keeps the masked copy of what a client sent unmasked; the same event delivered
+    again (a knowledge restart before its ack) must be compared in that form and absorbed, not
+    dead-lettered as "a different event under a stored id"."""
+    store = await KnowledgeStore.open(tmp_path / "k.sqlite3")
+    note = new_event(
+        EventType.KNOWLEDGE_NOTE,
+        KnowledgeNote(kind=NoteKind.EDIT, text="rotated DB_PASSWORD=hunter2hunter2", agent="ops"),
+        task_id=new_id(),
+        source=Source(agent="client", instance="go-client"),
+    )
+    assert (await store.add_batch([note])).added == 1
+    again = await store.add_batch([note])
+    assert (again.added, again.conflicts) == (0, {})
+    [row] = await store.history(note.task_id)
+    assert "hunter2" not in row["text"]
+    await store.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -55,7 +54,7 @@ class DevOps(Worker):
 
     async def start(self) -> None:
         self.tasks = TaskStore(await self.bus.tasks_kv())
-        self.liveness = Liveness(self.bus.js)
+        self.liveness = Liveness(self.bus.js, self.bus.clock)
         self._finished: set[str] = set()  # tasks seen terminal: the sweeper skips them
         await super().start()
         self._stopping = asyncio.Event()
@@ -113,7 +112,7 @@ class DevOps(Worker):
             ),
         )
         asked = ctx.outbox.index(request)
-        state.wait_for(["credentials"], self.settings.credentials_deadline_s)
+        state.wait_for(["credentials"], self.settings.credentials_deadline_s, self.bus.clock.time())
         acks = await ctx.flush()
         state.asked_seq = acks[asked].seq  # what the credential manager must answer
         await self.tasks.create(state)
@@ -146,7 +145,7 @@ class DevOps(Worker):
         # when someone pre-published something under its id, so this sequence is ours.
         state.artifact_seq = state.asked_seq = acks[0].seq
         state.artifact_digest = artifact_set.digest()  # every verdict must name this set
-        state.wait_for(["qa", "security"], self.settings.validation_deadline_s)
+        state.wait_for(["qa", "security"], self.settings.validation_deadline_s, self.bus.clock.time())
         await self.tasks.update(state, revision)
 
     def _render(self, state: TaskState) -> ArtifactSetCompleted:
@@ -310,7 +309,7 @@ class DevOps(Worker):
     def _horizon_left(self, event: Envelope) -> float:
         """Seconds a record of the event's task may still take to appear (0 when past)."""
         horizon = max(2 * self.bus.config.ack_wait_s, self.settings.credentials_deadline_s)
-        age = abs((datetime.now(UTC) - event.occurred_at).total_seconds())
+        age = abs((self.bus.clock.now() - event.occurred_at).total_seconds())
         return max(horizon - age, 0.0)
 
     def _window(self, agent: str) -> float:
@@ -337,7 +336,7 @@ class DevOps(Worker):
                     state = found[0]
                     if state.state.terminal:
                         self._finished.add(task_id)
-                    elif state.overdue:
+                    elif state.overdue(self.bus.clock.time()):
                         silent = [a for a in state.awaiting if await self._silent(state, a)]
                         # Read again: an answer recorded since the first read (then acked, which
                         # is what the consumer state showed) means nobody was silent.
@@ -365,6 +364,7 @@ class DevOps(Worker):
             source=self.source,
             causation_id=state.last_event,
             event_id=self.derive_id(state.last_event, f"deadline:{previous.value}"),
+            occurred_at=self.bus.clock.now(),
         )
         await self.bus.publish(event)
         with contextlib.suppress(StateConflict):

@@ -21,13 +21,13 @@ deadline counts as silent, as before: the deadline is the longest one artifact s
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
+from bus.clock import SYSTEM_CLOCK, Clock
 from contracts import EventType
 from contracts.subjects import EVENTS_STREAM, ROUTES, durable_name
 
@@ -55,8 +55,9 @@ def conversation(agent: str) -> Conversation:
 class Liveness:
     """One DevOps replica's view of the consumers it waits on; :meth:`new_round` once per sweep."""
 
-    def __init__(self, js: JetStreamContext) -> None:
+    def __init__(self, js: JetStreamContext, clock: Clock = SYSTEM_CLOCK) -> None:
         self._js = js
+        self._clock = clock
         self._infos: dict[str, ConsumerInfo | None] = {}
         # durable -> (the consumer's sequences as last seen, when they last changed)
         self._seen: dict[str, tuple[tuple[int, ...], float]] = {}
@@ -68,7 +69,7 @@ class Liveness:
     async def silent(self, agent: str, asked_seq: int | None, since: float, window_s: float) -> bool:
         """True when ``agent`` has shown no sign of life for ``window_s`` seconds, counting from
         ``since`` (when DevOps started waiting), about the message at stream sequence ``asked_seq``."""
-        now = time.time()
+        now = self._clock.time()
         if now - since <= window_s:
             return False
         talk = conversation(agent)

@@ -79,9 +79,7 @@ def _author(event: Envelope) -> str:
 
 
 def _row(event: Envelope) -> tuple[Any, ...]:
-    # Whatever a client sent (one in another language may not mask), nothing secret-looking is
-    # written: every string of the event, artifact contents included, is masked first.
-    event = mask_event(event, keep=keep_nothing)
+    """The columns of an event as stored: give it masked (:meth:`KnowledgeStore.add_batch` does)."""
     return (
         event.id,
         str(event.type),
@@ -128,7 +126,11 @@ class KnowledgeStore:
         known = await self._stored([e.id for e in events])
         rows = []
         conflicts: dict[int, str] = {}
-        for index, event in enumerate(events):
+        for index, received in enumerate(events):
+            # Whatever a client sent (one in another language may not mask), nothing secret-looking
+            # is written: every string, artifact contents included, is masked first. What is stored
+            # is that masked copy, so a redelivery is compared in the same form.
+            event = mask_event(received, keep=keep_nothing)
             first = known.get(event.id)
             if first is None:
                 known[event.id] = event
