@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.devops.generate import generate
-from agents.devops.inspect import inspect_project
 from agents.devops.spec import AppSpec
+from agents.inspection.inspect import inspect_project
 from bus.runtime import Bus
 from bus.stub import StubBroker
 from contracts import EventType, new_id

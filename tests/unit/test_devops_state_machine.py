@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agents.credentials.policy import issue
+from agents.credential_policy import issue
 from bus.runtime import Bus
 from bus.stub import StubBroker
 from contracts import Envelope, EventType, new_id
